@@ -1,0 +1,687 @@
+"""MessageQueue: the blocking and nonblocking core, the one place that talks to the kernel.
+
+Every rule about arguments, names, buffers and errno lives here once;
+:mod:`anyposixmq._async` adds only waiting and cancellation on top, through
+the private ``_try_*`` and ``_wait_*`` methods of :class:`MessageQueue`.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import operator
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Final
+
+from ._binding import ffi, lib
+from ._errors import closed_error, open_error, os_error, send_size_error
+from ._limits import PRIORITY_MAX, limits
+from ._names import QueueName, display_name, encode_name
+from ._types import Message, QueueAttributes
+
+_PLAIN: Final = int(lib.APMQ_PLAIN)
+_TRY: Final = int(lib.APMQ_TRY)
+_TIMED: Final = int(lib.APMQ_TIMED)
+_CLOSED: Final = int(lib.APMQ_CLOSED)
+#: Whether the queue descriptor can be waited on with poll/select/epoll.
+POLLABLE: Final = bool(lib.APMQ_POLLABLE)
+
+_EINTR: Final = errno.EINTR
+_EAGAIN: Final = errno.EAGAIN
+_ETIMEDOUT: Final = errno.ETIMEDOUT
+
+_new_tuple = tuple.__new__
+_monotonic = time.monotonic
+_unpack = ffi.unpack
+_alloc = ffi.new_allocator(should_clear_after_alloc=False)
+
+#: Anything the buffer protocol gives as contiguous bytes.
+Buffer = Any
+
+
+def _check_priority(priority: object) -> int:
+    if isinstance(priority, bool) or not hasattr(priority, "__index__"):
+        raise TypeError(f"priority must be an int, not {type(priority).__name__}")
+    value = operator.index(priority)  # type: ignore[call-overload]
+    if not 0 <= value <= PRIORITY_MAX:
+        raise ValueError(f"priority {value} is outside 0..{PRIORITY_MAX} (PRIORITY_MAX)")
+    return value
+
+
+def _send_args(data: object, priority: object) -> tuple[Any, int, int]:
+    """Check what ``send`` was given; return (pointer or bytes, length, priority)."""
+    if isinstance(data, Message):
+        if priority is None:
+            priority = data.priority
+        data = data.data
+    prio = 0 if priority is None else _check_priority(priority)
+    if isinstance(data, bytes):
+        return data, len(data), prio
+    if isinstance(data, str):
+        raise TypeError(
+            "a message is bytes, not str: encode it first, e.g. queue.send(text.encode())"
+        )
+    try:
+        view = ffi.from_buffer("char[]", data)
+    except (TypeError, BufferError, ValueError) as exc:
+        raise TypeError(
+            f"a message must be a contiguous bytes-like object (bytes, bytearray, "
+            f"memoryview, array...), not {type(data).__name__}: {exc}"
+        ) from None
+    return view, len(view), prio
+
+
+def _check_timeout(timeout: object) -> float:
+    """A timeout in seconds: a real number >= 0 (``math.inf`` waits forever)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+    value = float(timeout)
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
+    return value
+
+
+def _check_size(what: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int or None, not {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{what} must be at least 1, not {value}")
+    return value
+
+
+def _default_sizes() -> tuple[int, int]:
+    """The sizes a queue created without attributes gets on this system."""
+    lim = limits()
+    if lim.msg_default is not None and lim.msgsize_default is not None:
+        return lim.msg_default, lim.msgsize_default
+    # Not reported (not Linux): the system default is what the kernel gives
+    # a queue created without attributes, so ask it with a scratch queue.
+    raw = f"/anyposixmq-probe-{os.getpid()}-{time.monotonic_ns()}".encode()
+    q = lib.apmq_open(raw, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o600, 0, 0, 0)
+    if q == ffi.NULL:
+        raise os_error(ffi.errno, display_name(raw))
+    try:
+        attr = ffi.new("long[4]")
+        lib.apmq_getattr(q, attr)
+        return int(attr[1]), int(attr[2])
+    finally:
+        lib.apmq_free(q)
+        lib.apmq_unlink(raw)
+
+
+def _open_flags(*, create: bool, exclusive: bool, read: bool, write: bool, nonblocking: bool) -> int:
+    if exclusive and not create:
+        raise ValueError("exclusive=True needs create=True (O_EXCL only applies with O_CREAT)")
+    if read and write:
+        flags = os.O_RDWR
+    elif read:
+        flags = os.O_RDONLY
+    elif write:
+        flags = os.O_WRONLY
+    else:
+        raise ValueError("read and write cannot both be False: open for at least one")
+    if create:
+        flags |= os.O_CREAT
+        if exclusive:
+            flags |= os.O_EXCL
+    if nonblocking:
+        flags |= os.O_NONBLOCK
+    return flags
+
+
+def unlink(name: QueueName, *, missing_ok: bool = False) -> None:
+    """Remove the queue *name*.
+
+    Queues still open keep working; the name is free at once and the queue
+    itself goes when its last descriptor is closed.
+
+    :param missing_ok: do not raise when there is no such queue.
+    :raises FileNotFoundError: there is no such queue (unless *missing_ok*).
+    :raises ValueError: *name* is not a valid queue name.
+    """
+    raw = encode_name(name)
+    if lib.apmq_unlink(raw) != 0:
+        err = ffi.errno
+        if err == errno.ENOENT and missing_ok:
+            return
+        if err == errno.ENOENT:
+            raise os_error(err, display_name(raw), f"no message queue named {display_name(raw)}")
+        raise os_error(err, display_name(raw))
+
+
+class MessageQueue:
+    """An open POSIX message queue, for blocking and nonblocking use.
+
+    :param name: the queue's name, ``str`` (UTF-8) or ``bytes``; ``"jobs"``
+        and ``"/jobs"`` are the same queue.
+    :param create: create the queue if it does not exist (``O_CREAT``).
+    :param exclusive: fail with :class:`FileExistsError` if it exists
+        (``O_EXCL``); needs *create*.  Use it to make sure nobody else
+        created the name first.
+    :param read: open for receiving.
+    :param write: open for sending.
+    :param mode: permission bits of a created queue (``0o600``: only its owner).
+    :param capacity: how many messages a created queue holds.
+    :param max_message_size: the largest message a created queue takes.
+        With only one of *capacity* and *max_message_size* given, the other
+        is the system default; with neither, the system defaults are used.
+    :param nonblocking: open with ``O_NONBLOCK``: ``send``/``receive``
+        without a timeout raise :class:`BlockingIOError` instead of waiting.
+    :raises ValueError, TypeError: bad arguments, before any system call.
+    :raises OSError: the queue cannot be opened; the message explains the
+        limit behind EMFILE, EINVAL and ENOSPC.
+
+    The queue is closed by :meth:`close`, at the end of a ``with`` block, or
+    when garbage collected (with a :class:`ResourceWarning`).  Any number of
+    threads may use one object at once.
+    """
+
+    __slots__ = ("__weakref__", "_capacity", "_many", "_max_message_size", "_name", "_q", "_spare")
+
+    _q: Any
+    _name: bytes | None
+    _capacity: int
+    _max_message_size: int
+    _spare: list[tuple[Any, Any]]
+    _many: list[tuple[Any, Any, Any, int]]
+
+    def __init__(
+        self,
+        name: QueueName,
+        *,
+        create: bool = False,
+        exclusive: bool = False,
+        read: bool = True,
+        write: bool = True,
+        mode: int = 0o600,
+        capacity: int | None = None,
+        max_message_size: int | None = None,
+        nonblocking: bool = False,
+    ) -> None:
+        self._q = None
+        raw = encode_name(name)
+        flags = _open_flags(
+            create=create, exclusive=exclusive, read=read, write=write, nonblocking=nonblocking
+        )
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+            raise ValueError(f"mode must be permission bits between 0 and 0o7777, not {mode!r}")
+        cap = _check_size("capacity", capacity)
+        size = _check_size("max_message_size", max_message_size)
+        with_attr = create and (cap is not None or size is not None)
+        if with_attr and (cap is None or size is None):
+            default_cap, default_size = _default_sizes()
+            cap = default_cap if cap is None else cap
+            size = default_size if size is None else size
+        q = lib.apmq_open(raw, flags, mode, with_attr, cap or 0, size or 0)
+        if q == ffi.NULL:
+            raise open_error(
+                ffi.errno,
+                display_name(raw),
+                create=create,
+                capacity=cap if create else None,
+                max_message_size=size if create else None,
+            )
+        self._adopt(q, raw)
+
+    def _adopt(self, q: Any, raw: bytes | None) -> None:
+        self._q = ffi.gc(q, lib.apmq_free)
+        self._name = raw
+        attr = ffi.new("long[4]")
+        if lib.apmq_getattr(q, attr) != 0:  # pragma: no cover - a fresh descriptor
+            err = ffi.errno
+            self.close()
+            raise os_error(err, self.name)
+        self._capacity = int(attr[1])
+        self._max_message_size = int(attr[2])
+        self._spare = []
+        self._many = []
+
+    @classmethod
+    def from_fd(cls, fd: int, *, name: QueueName | None = None) -> MessageQueue:
+        """Adopt the queue descriptor *fd*; the new object owns and closes it.
+
+        :param name: the queue's name, if known (for messages and :meth:`unlink`).
+        :raises OSError: *fd* is not an open message queue, or this platform's
+            queues are not descriptors (FreeBSD, illumos).
+        """
+        raw = None if name is None else encode_name(name)
+        if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0:
+            raise ValueError(f"fd must be a descriptor number >= 0, not {fd!r}")
+        q = lib.apmq_adopt(fd)
+        if q == ffi.NULL:
+            err = ffi.errno
+            text = None
+            if err in (errno.EBADF, errno.EINVAL):
+                text = f"descriptor {fd} is not an open message queue"
+            raise os_error(err, None if raw is None else display_name(raw), text)
+        self = cls.__new__(cls)
+        self._adopt(q, raw)
+        return self
+
+    # -- properties ---------------------------------------------------------
+
+    @property
+    def name(self) -> str | None:
+        """The queue's name with its leading slash (``None`` if adopted unnamed)."""
+        return None if self._name is None else display_name(self._name)
+
+    @property
+    def capacity(self) -> int:
+        """How many messages the queue holds at most."""
+        return self._capacity
+
+    @property
+    def max_message_size(self) -> int:
+        """The largest message, in bytes, the queue takes."""
+        return self._max_message_size
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` (or :meth:`detach`) was called."""
+        return self._q is None or bool(lib.apmq_closed(self._q))
+
+    @property
+    def nonblocking(self) -> bool:
+        """Whether the open queue description has ``O_NONBLOCK`` set (live).
+
+        Setting it calls ``mq_setattr(3)``; it is shared with :meth:`dup`'s copies.
+        """
+        return self.attributes().nonblocking
+
+    @nonblocking.setter
+    def nonblocking(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"nonblocking must be a bool, not {type(value).__name__}")
+        rc = lib.apmq_set_nonblocking(self._q, value)
+        if rc != 0:
+            self._raise(rc, ffi.errno)
+
+    def attributes(self) -> QueueAttributes:
+        """The queue's attributes now (``mq_getattr(3)``)."""
+        attr = ffi.new("long[4]")
+        rc = lib.apmq_getattr(self._q, attr)
+        if rc != 0:
+            self._raise(rc, ffi.errno)
+        return QueueAttributes(
+            capacity=int(attr[1]),
+            max_message_size=int(attr[2]),
+            current_messages=int(attr[3]),
+            nonblocking=bool(attr[0]),
+        )
+
+    def fileno(self) -> int:
+        """The descriptor to poll for readiness.
+
+        :raises OSError: (``ENOTSUP``) on a platform whose queues cannot be
+            polled (NetBSD, illumos).
+        """
+        fd = lib.apmq_fileno(self._q)
+        if fd < 0 or not POLLABLE:
+            if fd == _CLOSED:
+                raise closed_error()
+            raise os_error(
+                errno.ENOTSUP,
+                self.name,
+                "message queue descriptors cannot be polled on this platform",
+            )
+        return int(fd)
+
+    def get_inheritable(self) -> bool:
+        """Whether the descriptor survives ``exec`` (it does not, unless set)."""
+        return os.get_inheritable(self.fileno())
+
+    def set_inheritable(self, inheritable: bool) -> None:
+        """Let the descriptor survive ``exec`` in child processes, or not."""
+        os.set_inheritable(self.fileno(), inheritable)
+
+    # -- life cycle ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the queue; calling it again does nothing.
+
+        A thread blocked in this queue at that moment finishes its call on
+        the same queue: the descriptor is closed when the last call returns,
+        so no thread ever acts on a reused descriptor number.
+        """
+        if self._q is not None and lib.apmq_close(self._q) != 0:
+            raise os_error(ffi.errno, self.name)
+
+    def detach(self) -> int:
+        """Give up the descriptor and return it; the object is closed, the queue is not."""
+        fd = lib.apmq_detach(self._q)
+        if fd < 0:
+            self._raise(fd, ffi.errno)
+        return int(fd)
+
+    def dup(self) -> MessageQueue:
+        """A new, independently closed MessageQueue on the same open queue description."""
+        fd = lib.apmq_dup(self._q)
+        if fd < 0:
+            self._raise(fd, ffi.errno)
+        try:
+            return MessageQueue.from_fd(fd, name=self._name)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def unlink(self) -> None:
+        """Remove this queue's name (see :func:`unlink`); the object stays open."""
+        if self._name is None:
+            raise ValueError("this queue was adopted without a name: nothing to unlink")
+        unlink(self._name)
+
+    def __enter__(self) -> MessageQueue:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        q = getattr(self, "_q", None)
+        if q is not None and not lib.apmq_closed(q):
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
+            lib.apmq_close(q)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"capacity={self._capacity} max_message_size="
+        if not self.closed:
+            state += str(self._max_message_size)
+        return f"<{type(self).__name__} name={self.name!r} {state}>"
+
+    # -- errors -------------------------------------------------------------
+
+    def _raise(self, rc: int, err: int, size: int = 0, receiving: bool = False) -> Any:
+        """Raise the exception for a failed call (rc < 0, errno *err*)."""
+        if rc == _CLOSED:
+            raise closed_error()
+        name = self.name
+        if err == _EAGAIN:
+            what = "empty" if receiving else "full"
+            raise os_error(err, name, f"queue {name} is {what}")
+        if err == _ETIMEDOUT:
+            what = "receive from" if receiving else "send to"
+            raise os_error(err, name, f"timed out waiting to {what} queue {name}")
+        if err == errno.EMSGSIZE and not receiving:
+            raise send_size_error(name, size, self._max_message_size)
+        if err == errno.EBADF:
+            what = "reading" if receiving else "writing"
+            raise os_error(err, name, f"queue {name} was not opened for {what}")
+        raise os_error(err, name)
+
+    # -- sending ------------------------------------------------------------
+
+    def send(self, data: Buffer | Message, priority: int | None = None, *, timeout: float | None = None) -> None:
+        """Send one message.
+
+        :param data: the message: ``bytes`` or any contiguous bytes-like
+            object, or a :class:`Message` (whose priority is used when
+            *priority* is not given).
+        :param priority: ``0`` (the default) to :data:`PRIORITY_MAX`; higher
+            is received first.
+        :param timeout: ``None`` waits as long as needed (or, on a
+            nonblocking queue, raises :class:`BlockingIOError` when it is
+            full); a number of seconds waits at most that long, on the
+            monotonic clock, whatever the queue's blocking mode; ``0`` tries once.
+        :raises TimeoutError: still full when *timeout* ran out.
+        :raises BlockingIOError: full, on a nonblocking queue without timeout.
+        :raises OSError: (``EMSGSIZE``) *data* is longer than :attr:`max_message_size`.
+        :raises TypeError, ValueError: bad *data*, *priority* or *timeout*,
+            before anything is sent.
+        """
+        if type(data) is bytes and (
+            priority is None or (type(priority) is int and 0 <= priority <= PRIORITY_MAX)
+        ):
+            buf: Any = data
+            n = len(data)
+            prio = priority or 0
+        else:
+            buf, n, prio = _send_args(data, priority)
+        if timeout is None:
+            rc = lib.apmq_send(self._q, buf, n, prio, _PLAIN, 0.0)
+            if rc:
+                self._send_slow(rc, buf, n, prio, None, timeout_error=False)
+        else:
+            self._send_slow(None, buf, n, prio, _check_timeout(timeout), timeout_error=True)
+
+    def send_nowait(self, data: Buffer | Message, priority: int | None = None) -> None:
+        """Send one message if there is room now, whatever the blocking mode.
+
+        :raises BlockingIOError: the queue is full.
+        """
+        buf, n, prio = _send_args(data, priority)
+        self._send_slow(None, buf, n, prio, 0.0, timeout_error=False)
+
+    def _send_slow(
+        self, rc: int | None, buf: Any, n: int, prio: int, timeout: float | None, *, timeout_error: bool
+    ) -> None:
+        """Send (again) after EINTR or for a timed/one-try send; raise on failure."""
+        mode, arg, deadline = _wait_args(timeout)
+        q = self._q
+        while True:
+            if rc is None:
+                rc = lib.apmq_send(q, buf, n, prio, mode, arg)
+                if rc == 0:
+                    return
+            err = ffi.errno
+            if rc != _CLOSED and err == _EINTR:
+                # PEP 475: the handler has run (its exception would have
+                # propagated); try again with what is left of the timeout.
+                rc = None
+                if deadline is not None:
+                    arg = max(0.0, deadline - _monotonic())
+                continue
+            if timeout_error and err == _EAGAIN:
+                err = _ETIMEDOUT
+            self._raise(rc, err, n)
+
+    def _try_send(self, data: Buffer | Message, priority: int | None = None) -> bool:
+        """One attempt: True when sent, False when the queue is full."""
+        buf, n, prio = _send_args(data, priority)
+        rc = lib.apmq_send(self._q, buf, n, prio, _TRY, 0.0)
+        if rc == 0:
+            return True
+        err = ffi.errno
+        if rc != _CLOSED and err in (_EAGAIN, _EINTR):
+            return False
+        return bool(self._raise(rc, err, n))
+
+    def _wait_send(self, buf: Any, n: int, prio: int, timeout: float) -> bool:
+        """Send already-checked data, waiting at most *timeout* s; False if still full."""
+        rc = lib.apmq_send(self._q, buf, n, prio, _TIMED, timeout)
+        if rc == 0:
+            return True
+        err = ffi.errno
+        if rc != _CLOSED and err in (_EAGAIN, _ETIMEDOUT, _EINTR):
+            return False
+        return bool(self._raise(rc, err, n))
+
+    # -- receiving ----------------------------------------------------------
+
+    def _buffers(self) -> tuple[Any, Any]:
+        """A (data buffer, priority cell) pair for one call; give it back after."""
+        try:
+            return self._spare.pop()
+        except IndexError:
+            return _alloc("char[]", self._max_message_size), ffi.new("unsigned int *")
+
+    def receive(self, *, timeout: float | None = None) -> Message:
+        """Take the oldest message of the highest priority.
+
+        :param timeout: as for :meth:`send`.
+        :raises TimeoutError: still empty when *timeout* ran out.
+        :raises BlockingIOError: empty, on a nonblocking queue without timeout.
+        """
+        pair = self._buffers()
+        if timeout is None:
+            n = lib.apmq_receive(self._q, pair[0], self._max_message_size, pair[1], _PLAIN, 0.0)
+            if n < 0:
+                n = self._receive_slow(n, pair, pair[0], self._max_message_size, None, False)
+        else:
+            n = self._receive_slow(
+                None, pair, pair[0], self._max_message_size, _check_timeout(timeout), True
+            )
+        msg = _new_tuple(Message, (_unpack(pair[0], n), pair[1][0]))
+        self._spare.append(pair)
+        return msg  # type: ignore[no-any-return]
+
+    def receive_nowait(self) -> Message:
+        """Take a message if there is one now, whatever the blocking mode.
+
+        :raises BlockingIOError: the queue is empty.
+        """
+        pair = self._buffers()
+        n = self._receive_slow(None, pair, pair[0], self._max_message_size, 0.0, False)
+        msg = _new_tuple(Message, (_unpack(pair[0], n), pair[1][0]))
+        self._spare.append(pair)
+        return msg  # type: ignore[no-any-return]
+
+    def _into(self, buffer: Buffer) -> Any:
+        try:
+            view = ffi.from_buffer("char[]", buffer, require_writable=True)
+        except (TypeError, BufferError, ValueError) as exc:
+            raise TypeError(
+                f"receive_into() needs a writable contiguous buffer (bytearray, "
+                f"memoryview, array...), not {type(buffer).__name__}: {exc}"
+            ) from None
+        if len(view) < self._max_message_size:
+            raise ValueError(
+                f"buffer of {len(view)} bytes is smaller than the max_message_size of "
+                f"{self._max_message_size} bytes of queue {self.name}: the kernel only "
+                f"receives into a buffer that can hold the largest message the queue "
+                f"accepts, whatever the size of the next one"
+            )
+        return view
+
+    def receive_into(self, buffer: Buffer, *, timeout: float | None = None) -> tuple[int, int]:
+        """Take a message into *buffer*; return ``(nbytes, priority)``.
+
+        :param buffer: a writable contiguous buffer of at least
+            :attr:`max_message_size` bytes.
+        :param timeout: as for :meth:`send`.
+        :raises ValueError: *buffer* is too small (checked before receiving,
+            so no message is lost).
+        """
+        view = self._into(buffer)
+        pair = self._buffers()
+        n = self._receive_slow(
+            None, pair, view, len(view), None if timeout is None else _check_timeout(timeout), timeout is not None
+        )
+        result = (n, int(pair[1][0]))
+        self._spare.append(pair)
+        return result
+
+    def _receive_slow(
+        self, n: int | None, pair: tuple[Any, Any], buf: Any, size: int, timeout: float | None, timeout_error: bool
+    ) -> int:
+        """Receive (again) after EINTR or for a timed/one-try receive; raise on failure."""
+        mode, arg, deadline = _wait_args(timeout)
+        q = self._q
+        while True:
+            if n is None:
+                n = lib.apmq_receive(q, buf, size, pair[1], mode, arg)
+                if n >= 0:
+                    return n
+            err = ffi.errno
+            if n != _CLOSED and err == _EINTR:
+                n = None
+                if deadline is not None:
+                    arg = max(0.0, deadline - _monotonic())
+                continue
+            if timeout_error and err == _EAGAIN:
+                err = _ETIMEDOUT
+            self._raise(n, err, receiving=True)
+
+    def _try_receive(self) -> Message | None:
+        """One attempt: the message, or None when the queue is empty."""
+        pair = self._buffers()
+        n = lib.apmq_receive(self._q, pair[0], self._max_message_size, pair[1], _TRY, 0.0)
+        if n >= 0:
+            msg = _new_tuple(Message, (_unpack(pair[0], n), pair[1][0]))
+            self._spare.append(pair)
+            return msg  # type: ignore[no-any-return]
+        return self._receive_none(n)
+
+    def _wait_receive(self, timeout: float) -> Message | None:
+        """Wait at most *timeout* s for a message; None if none came (or EINTR)."""
+        pair = self._buffers()
+        n = lib.apmq_receive(self._q, pair[0], self._max_message_size, pair[1], _TIMED, timeout)
+        if n >= 0:
+            msg = _new_tuple(Message, (_unpack(pair[0], n), pair[1][0]))
+            self._spare.append(pair)
+            return msg  # type: ignore[no-any-return]
+        return self._receive_none(n)
+
+    def _receive_none(self, n: int) -> None:
+        err = ffi.errno
+        if n != _CLOSED and err in (_EAGAIN, _ETIMEDOUT, _EINTR):
+            return None
+        return self._raise(n, err, receiving=True)  # type: ignore[no-any-return]
+
+    def _try_receive_into(self, buffer: Buffer) -> tuple[int, int] | None:
+        """One attempt into *buffer*: ``(nbytes, priority)``, or None when empty."""
+        view = self._into(buffer)
+        pair = self._buffers()
+        n = lib.apmq_receive(self._q, view, len(view), pair[1], _TRY, 0.0)
+        if n >= 0:
+            result = (n, int(pair[1][0]))
+            self._spare.append(pair)
+            return result
+        return self._receive_none(n)
+
+    def _try_receive_many(self, max_messages: int) -> list[Message]:
+        """Take up to *max_messages* messages that are there now, in one call."""
+        stride = self._max_message_size
+        try:
+            buf, prios, lengths, count = self._many.pop()
+            if count < max_messages:
+                raise IndexError
+        except IndexError:
+            count = max_messages
+            buf = _alloc("char[]", stride * count)
+            prios = ffi.new("unsigned int[]", count)
+            lengths = ffi.new("size_t[]", count)
+        taken = lib.apmq_receive_many(self._q, buf, stride, stride, max_messages, prios, lengths)
+        if taken < 0:
+            self._many.append((buf, prios, lengths, count))
+            self._receive_none(taken)
+            return []
+        out = [
+            _new_tuple(Message, (_unpack(buf + i * stride, lengths[i]), prios[i]))
+            for i in range(taken)
+        ]
+        self._many.append((buf, prios, lengths, count))
+        return out
+
+    # -- iteration ----------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Message]:
+        """Yield messages forever, waiting for each (whatever the blocking mode)."""
+        while True:
+            yield self.receive(timeout=math.inf)
+
+    def drain(self) -> Iterator[Message]:
+        """Yield the messages there now; stop when the queue is empty."""
+        while (msg := self._try_receive()) is not None:
+            yield msg
+
+
+def _wait_args(timeout: float | None) -> tuple[int, float, float | None]:
+    """(mode, timeout argument, monotonic deadline) for a call with *timeout*."""
+    if timeout is None:
+        return _PLAIN, 0.0, None
+    if timeout == 0:
+        return _TRY, 0.0, None
+    if math.isinf(timeout):
+        return _TIMED, -1.0, None
+    return _TIMED, timeout, _monotonic() + timeout

@@ -1,0 +1,33 @@
+"""The small value types users meet: Message and QueueAttributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class Message(NamedTuple):
+    """A message taken from (or to be put on) a queue.
+
+    A plain named tuple, so ``data, priority = queue.receive()`` works.  Pass
+    one to :meth:`MessageQueue.send` to send it with its own priority.
+    """
+
+    #: The message's bytes.
+    data: bytes
+    #: Its priority: higher priorities are received first, FIFO within one.
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAttributes:
+    """A queue's attributes, as ``mq_getattr(3)`` reports them at one moment."""
+
+    #: How many messages the queue holds at most (``mq_maxmsg``).
+    capacity: int
+    #: The largest message it takes, in bytes (``mq_msgsize``).
+    max_message_size: int
+    #: How many messages it holds now (``mq_curmsgs``).
+    current_messages: int
+    #: Whether this open queue description has ``O_NONBLOCK`` set.
+    nonblocking: bool

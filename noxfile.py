@@ -1,0 +1,38 @@
+"""Development sessions: ``nox`` runs lint, typecheck and tests.
+
+Every session runs on the interpreter nox itself runs on, so a machine with
+one Python needs nothing more.  Each installs what it needs.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+TEST_DEPS = nox.project.dependency_groups(PYPROJECT, "test")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite on asyncio, asyncio+uvloop and trio (stress tests excluded)."""
+    session.install(".[trio,uvloop]", *TEST_DEPS)
+    session.run("pytest", "-m", "not stress", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package and the tests."""
+    session.install(".[trio,uvloop]", *TEST_DEPS, *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.run("mypy", "anyposixmq", "tests", "noxfile.py")

@@ -1,0 +1,67 @@
+"""Fixtures shared by the whole suite.
+
+Queues cost RLIMIT_MSGQUEUE bytes per user (819,200 here, about nine queues
+of the default 10 x 8192): tests use small queues, unique names, and these
+fixtures unlink them even when the test fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import anyposixmq
+
+_counter = itertools.count()
+
+
+def unique_name(tag: str = "t") -> str:
+    """A queue name no other test, run or process is using."""
+    return f"/anyposixmq-test-{tag}-{os.getpid()}-{next(_counter)}"
+
+
+@pytest.fixture
+def queue_name() -> Iterator[str]:
+    """A unique queue name, unlinked after the test whatever happened."""
+    name = unique_name()
+    yield name
+    anyposixmq.unlink(name, missing_ok=True)
+
+
+MakeQueue = Callable[..., anyposixmq.MessageQueue]
+
+
+@pytest.fixture
+def make_queue() -> Iterator[MakeQueue]:
+    """Create small queues (capacity 4, 128-byte messages unless given); all are
+    closed and unlinked after the test."""
+    opened: list[anyposixmq.MessageQueue] = []
+    names: list[str] = []
+
+    def make(name: str | None = None, **kwargs: Any) -> anyposixmq.MessageQueue:
+        if name is None:
+            name = unique_name()
+        kwargs.setdefault("create", True)
+        if kwargs["create"]:
+            kwargs.setdefault("capacity", 4)
+            kwargs.setdefault("max_message_size", 128)
+        names.append(name)
+        mq = anyposixmq.MessageQueue(name, **kwargs)
+        opened.append(mq)
+        return mq
+
+    yield make
+    for mq in opened:
+        mq.close()
+    for name in names:
+        anyposixmq.unlink(name, missing_ok=True)
+
+
+@pytest.fixture
+def mq(make_queue: MakeQueue) -> anyposixmq.MessageQueue:
+    """One small queue (capacity 4, 128-byte messages), open for reading and writing."""
+    return make_queue()

@@ -1,0 +1,31 @@
+"""Sphinx configuration for the anyposixmq documentation."""
+
+from __future__ import annotations
+
+import anyposixmq
+
+project = "anyposixmq"
+author = "The anyposixmq developers"
+copyright = "2026, The anyposixmq developers"
+release = anyposixmq.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.intersphinx",
+]
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_preserve_defaults = True
+
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+    "anyio": ("https://anyio.readthedocs.io/en/stable", None),
+    "trio": ("https://trio.readthedocs.io/en/stable", None),
+}
+
+html_theme = "furo"
+html_title = f"anyposixmq {release}"
+exclude_patterns = ["_build"]
+nitpicky = False

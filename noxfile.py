@@ -34,5 +34,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and the tests."""
-    session.install(".[trio,uvloop]", *TEST_DEPS, *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.install(
+        ".[trio,uvloop]", *TEST_DEPS, *nox.project.dependency_groups(PYPROJECT, "typecheck")
+    )
     session.run("mypy", "anyposixmq", "tests", "noxfile.py")

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ._binding import ffi, lib
 from ._errors import closed_error, open_error, os_error, send_size_error
@@ -39,6 +39,8 @@ _monotonic = time.monotonic
 _unpack = ffi.unpack
 _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 
+_MQ = TypeVar("_MQ", bound="MessageQueue")
+
 #: Anything the buffer protocol gives as contiguous bytes.
 Buffer = Any
 
@@ -46,7 +48,7 @@ Buffer = Any
 def _check_priority(priority: object) -> int:
     if isinstance(priority, bool) or not hasattr(priority, "__index__"):
         raise TypeError(f"priority must be an int, not {type(priority).__name__}")
-    value = operator.index(priority)  # type: ignore[call-overload]
+    value = operator.index(priority)
     if not 0 <= value <= PRIORITY_MAX:
         raise ValueError(f"priority {value} is outside 0..{PRIORITY_MAX} (PRIORITY_MAX)")
     return value
@@ -78,7 +80,9 @@ def _send_args(data: object, priority: object) -> tuple[Any, int, int]:
 def _check_timeout(timeout: object) -> float:
     """A timeout in seconds: a real number >= 0 (``math.inf`` waits forever)."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+        raise TypeError(
+            f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
+        )
     value = float(timeout)
     if math.isnan(value) or value < 0:
         raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
@@ -115,7 +119,9 @@ def _default_sizes() -> tuple[int, int]:
         lib.apmq_unlink(raw)
 
 
-def _open_flags(*, create: bool, exclusive: bool, read: bool, write: bool, nonblocking: bool) -> int:
+def _open_flags(
+    *, create: bool, exclusive: bool, read: bool, write: bool, nonblocking: bool
+) -> int:
     if exclusive and not create:
         raise ValueError("exclusive=True needs create=True (O_EXCL only applies with O_CREAT)")
     if read and write:
@@ -376,7 +382,7 @@ class MessageQueue:
             raise ValueError("this queue was adopted without a name: nothing to unlink")
         unlink(self._name)
 
-    def __enter__(self) -> MessageQueue:
+    def __enter__(self: _MQ) -> _MQ:
         return self
 
     def __exit__(
@@ -421,7 +427,9 @@ class MessageQueue:
 
     # -- sending ------------------------------------------------------------
 
-    def send(self, data: Buffer | Message, priority: int | None = None, *, timeout: float | None = None) -> None:
+    def send(
+        self, data: Buffer | Message, priority: int | None = None, *, timeout: float | None = None
+    ) -> None:
         """Send one message.
 
         :param data: the message: ``bytes`` or any contiguous bytes-like
@@ -463,7 +471,14 @@ class MessageQueue:
         self._send_slow(None, buf, n, prio, 0.0, timeout_error=False)
 
     def _send_slow(
-        self, rc: int | None, buf: Any, n: int, prio: int, timeout: float | None, *, timeout_error: bool
+        self,
+        rc: int | None,
+        buf: Any,
+        n: int,
+        prio: int,
+        timeout: float | None,
+        *,
+        timeout_error: bool,
     ) -> None:
         """Send (again) after EINTR or for a timed/one-try send; raise on failure."""
         mode, arg, deadline = _wait_args(timeout)
@@ -533,7 +548,7 @@ class MessageQueue:
             )
         msg = _new_tuple(Message, (_unpack(pair[0], n), pair[1][0]))
         self._spare.append(pair)
-        return msg  # type: ignore[no-any-return]
+        return msg
 
     def receive_nowait(self) -> Message:
         """Take a message if there is one now, whatever the blocking mode.
@@ -544,7 +559,7 @@ class MessageQueue:
         n = self._receive_slow(None, pair, pair[0], self._max_message_size, 0.0, False)
         msg = _new_tuple(Message, (_unpack(pair[0], n), pair[1][0]))
         self._spare.append(pair)
-        return msg  # type: ignore[no-any-return]
+        return msg
 
     def _into(self, buffer: Buffer) -> Any:
         try:
@@ -575,14 +590,25 @@ class MessageQueue:
         view = self._into(buffer)
         pair = self._buffers()
         n = self._receive_slow(
-            None, pair, view, len(view), None if timeout is None else _check_timeout(timeout), timeout is not None
+            None,
+            pair,
+            view,
+            len(view),
+            None if timeout is None else _check_timeout(timeout),
+            timeout is not None,
         )
         result = (n, int(pair[1][0]))
         self._spare.append(pair)
         return result
 
     def _receive_slow(
-        self, n: int | None, pair: tuple[Any, Any], buf: Any, size: int, timeout: float | None, timeout_error: bool
+        self,
+        n: int | None,
+        pair: tuple[Any, Any],
+        buf: Any,
+        size: int,
+        timeout: float | None,
+        timeout_error: bool,
     ) -> int:
         """Receive (again) after EINTR or for a timed/one-try receive; raise on failure."""
         mode, arg, deadline = _wait_args(timeout)
@@ -609,8 +635,9 @@ class MessageQueue:
         if n >= 0:
             msg = _new_tuple(Message, (_unpack(pair[0], n), pair[1][0]))
             self._spare.append(pair)
-            return msg  # type: ignore[no-any-return]
-        return self._receive_none(n)
+            return msg
+        self._receive_none(n)
+        return None
 
     def _wait_receive(self, timeout: float) -> Message | None:
         """Wait at most *timeout* s for a message; None if none came (or EINTR)."""
@@ -619,14 +646,15 @@ class MessageQueue:
         if n >= 0:
             msg = _new_tuple(Message, (_unpack(pair[0], n), pair[1][0]))
             self._spare.append(pair)
-            return msg  # type: ignore[no-any-return]
-        return self._receive_none(n)
+            return msg
+        self._receive_none(n)
+        return None
 
     def _receive_none(self, n: int) -> None:
         err = ffi.errno
         if n != _CLOSED and err in (_EAGAIN, _ETIMEDOUT, _EINTR):
-            return None
-        return self._raise(n, err, receiving=True)  # type: ignore[no-any-return]
+            return
+        self._raise(n, err, receiving=True)
 
     def _try_receive_into(self, buffer: Buffer) -> tuple[int, int] | None:
         """One attempt into *buffer*: ``(nbytes, priority)``, or None when empty."""
@@ -637,7 +665,8 @@ class MessageQueue:
             result = (n, int(pair[1][0]))
             self._spare.append(pair)
             return result
-        return self._receive_none(n)
+        self._receive_none(n)
+        return None
 
     def _try_receive_many(self, max_messages: int) -> list[Message]:
         """Take up to *max_messages* messages that are there now, in one call."""

@@ -15,13 +15,16 @@ import time
 import warnings
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from ._binding import ffi, lib
 from ._errors import closed_error, open_error, os_error, send_size_error
 from ._limits import PRIORITY_MAX, limits
 from ._names import QueueName, display_name, encode_name
 from ._types import Message, QueueAttributes
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _PLAIN: Final = int(lib.APMQ_PLAIN)
 _TRY: Final = int(lib.APMQ_TRY)
@@ -38,8 +41,6 @@ _new_tuple = tuple.__new__
 _monotonic = time.monotonic
 _unpack = ffi.unpack
 _alloc = ffi.new_allocator(should_clear_after_alloc=False)
-
-_MQ = TypeVar("_MQ", bound="MessageQueue")
 
 #: Anything the buffer protocol gives as contiguous bytes.
 Buffer = Any
@@ -382,7 +383,7 @@ class MessageQueue:
             raise ValueError("this queue was adopted without a name: nothing to unlink")
         unlink(self._name)
 
-    def __enter__(self: _MQ) -> _MQ:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -10,20 +10,11 @@ copyright = "2026, The anyposixmq developers"
 release = anyposixmq.__version__
 version = release
 
-extensions = [
-    "sphinx.ext.autodoc",
-    "sphinx.ext.intersphinx",
-]
+extensions = ["sphinx.ext.autodoc"]
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_preserve_defaults = True
-
-intersphinx_mapping = {
-    "python": ("https://docs.python.org/3", None),
-    "anyio": ("https://anyio.readthedocs.io/en/stable", None),
-    "trio": ("https://trio.readthedocs.io/en/stable", None),
-}
 
 html_theme = "furo"
 html_title = f"anyposixmq {release}"

@@ -26,22 +26,33 @@ def os_error(err: int, name: str | None, text: str | None = None) -> OSError:
     return OSError(err, text or os.strerror(err), name)
 
 
-def _open_fd_count() -> int | None:
+def _descriptors_exhausted() -> bool:
+    """Whether this process cannot open one more descriptor (RLIMIT_NOFILE).
+
+    Counting ``/proc/self/fd`` would itself need a descriptor, so try to
+    open one instead.
+    """
     try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return None
+        fd = os.open("/", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        return exc.errno == errno.EMFILE
+    os.close(fd)
+    return False
 
 
-def _explain_emfile(name: str, capacity: int | None, max_message_size: int | None) -> str:
+def _explain_emfile(
+    name: str, create: bool, capacity: int | None, max_message_size: int | None
+) -> str:
     import resource
 
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    open_fds = _open_fd_count()
-    if open_fds is not None and nofile != resource.RLIM_INFINITY and open_fds >= nofile - 1:
+    # Only creating a queue is charged to RLIMIT_MSGQUEUE: opening one that
+    # exists fails with EMFILE only for lack of descriptors.
+    if not create or _descriptors_exhausted():
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        allowed = "unlimited" if nofile == resource.RLIM_INFINITY else str(nofile)
         return (
-            f"cannot open message queue {name}: this process has {open_fds} open "
-            f"descriptors and RLIMIT_NOFILE allows {nofile}; close some or raise it (ulimit -n)"
+            f"cannot open message queue {name}: this process has used all the "
+            f"descriptors RLIMIT_NOFILE allows ({allowed}); close some or raise it (ulimit -n)"
         )
     lim = limits()
     cap = capacity if capacity is not None else lim.msg_default
@@ -97,7 +108,7 @@ def open_error(
     """The exception for a failed ``mq_open``."""
     text: str | None = None
     if err == errno.EMFILE:
-        text = _explain_emfile(name, capacity, max_message_size)
+        text = _explain_emfile(name, create, capacity, max_message_size)
     elif err == errno.EINVAL and create:
         text = _explain_einval_create(name, capacity, max_message_size)
     elif err == errno.ENOSPC:

@@ -279,6 +279,10 @@ static void apmq_to_timespec(double seconds, struct timespec *ts)
 {
     if (seconds < 0)
         seconds = 0;
+    /* A double past time_t is undefined to convert (and the kernel rejects
+       what comes out): cap at ~31 years; the callers wait again if needed. */
+    if (seconds > 1e9)
+        seconds = 1e9;
     ts->tv_sec = (time_t)seconds;
     ts->tv_nsec = (long)((seconds - (double)ts->tv_sec) * 1e9);
     if (ts->tv_nsec >= 1000000000L) {

@@ -37,6 +37,9 @@ _EINTR: Final = errno.EINTR
 _EAGAIN: Final = errno.EAGAIN
 _ETIMEDOUT: Final = errno.ETIMEDOUT
 
+_LONG_MAX: Final = 2 ** (8 * ffi.sizeof("long") - 1) - 1
+_INT_MAX: Final = 2 ** (8 * ffi.sizeof("int") - 1) - 1
+
 _new_tuple = tuple.__new__
 _monotonic = time.monotonic
 _unpack = ffi.unpack
@@ -97,6 +100,9 @@ def _check_size(what: str, value: object) -> int | None:
         raise TypeError(f"{what} must be an int or None, not {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{what} must be at least 1, not {value}")
+    if value > _LONG_MAX:
+        # Past C long, cffi would raise OverflowError; no system takes it anyway.
+        raise ValueError(f"{what} {value} is larger than any system allows")
     return value
 
 
@@ -216,7 +222,9 @@ class MessageQueue:
         flags = _open_flags(
             create=create, exclusive=exclusive, read=read, write=write, nonblocking=nonblocking
         )
-        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+        if isinstance(mode, bool) or not isinstance(mode, int):
+            raise TypeError(f"mode must be an int (permission bits), not {type(mode).__name__}")
+        if not 0 <= mode <= 0o7777:
             raise ValueError(f"mode must be permission bits between 0 and 0o7777, not {mode!r}")
         cap = _check_size("capacity", capacity)
         size = _check_size("max_message_size", max_message_size)
@@ -258,7 +266,9 @@ class MessageQueue:
             queues are not descriptors (FreeBSD, illumos).
         """
         raw = None if name is None else encode_name(name)
-        if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0:
+        if isinstance(fd, bool) or not isinstance(fd, int):
+            raise TypeError(f"fd must be an int, not {type(fd).__name__}")
+        if not 0 <= fd <= _INT_MAX:
             raise ValueError(f"fd must be a descriptor number >= 0, not {fd!r}")
         q = lib.apmq_adopt(fd)
         if q == ffi.NULL:

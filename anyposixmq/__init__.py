@@ -6,6 +6,7 @@ cancel-safe async layer for trio, asyncio and asyncio+uvloop.
 
 from __future__ import annotations
 
+from ._async import AsyncMessageQueue
 from ._limits import PRIORITY_MAX, SystemLimits, limits, list_queues
 from ._sync import MessageQueue, unlink
 from ._types import Message, QueueAttributes
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PRIORITY_MAX",
+    "AsyncMessageQueue",
     "Message",
     "MessageQueue",
     "QueueAttributes",

@@ -1,0 +1,331 @@
+"""Errors: the OSError subclass for each errno, errno and filename set, and the
+explanations of the kernel limits behind EINVAL, EMFILE, ENOSPC and EMSGSIZE."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import MakeQueue, unique_name
+
+import anyposixmq
+
+
+def _run(script: str, *prefix: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+# -- EINVAL: sizes over the system maximums ----------------------------------
+
+
+def test_capacity_over_msg_max(queue_name: str) -> None:
+    msg_max = anyposixmq.limits().msg_max
+    assert msg_max is not None
+    with pytest.raises(OSError) as info:
+        anyposixmq.MessageQueue(queue_name, create=True, capacity=msg_max + 1, max_message_size=16)
+    exc = info.value
+    assert type(exc) is OSError
+    assert exc.errno == errno.EINVAL
+    assert exc.filename == queue_name
+    text = str(exc)
+    assert f"capacity {msg_max + 1} exceeds the system's msg_max of {msg_max}" in text
+    assert f"sysctl fs.mqueue.msg_max={msg_max + 1}" in text
+    assert "max_message_size" not in text
+    with pytest.raises(FileNotFoundError):
+        anyposixmq.MessageQueue(queue_name)
+
+
+def test_max_message_size_over_msgsize_max(queue_name: str) -> None:
+    msgsize_max = anyposixmq.limits().msgsize_max
+    assert msgsize_max is not None
+    with pytest.raises(OSError) as info:
+        anyposixmq.MessageQueue(
+            queue_name, create=True, capacity=1, max_message_size=msgsize_max + 1
+        )
+    exc = info.value
+    assert exc.errno == errno.EINVAL
+    assert exc.filename == queue_name
+    text = str(exc)
+    assert (
+        f"max_message_size {msgsize_max + 1} exceeds the system's msgsize_max of {msgsize_max}"
+        in text
+    )
+    assert f"sysctl fs.mqueue.msgsize_max={msgsize_max + 1}" in text
+    assert "capacity" not in text
+
+
+def test_both_over_their_maximums(queue_name: str) -> None:
+    lim = anyposixmq.limits()
+    assert lim.msg_max is not None
+    assert lim.msgsize_max is not None
+    with pytest.raises(OSError, match=r"msg_max.*msgsize_max") as info:
+        anyposixmq.MessageQueue(
+            queue_name, create=True, capacity=lim.msg_max + 5, max_message_size=lim.msgsize_max + 5
+        )
+    assert info.value.errno == errno.EINVAL
+
+
+def test_capacity_only_over_msg_max_names_capacity(queue_name: str) -> None:
+    # The message size then comes from the default, which is within limits.
+    msg_max = anyposixmq.limits().msg_max
+    assert msg_max is not None
+    with pytest.raises(OSError, match=f"capacity {msg_max + 1} exceeds") as info:
+        anyposixmq.MessageQueue(queue_name, create=True, capacity=msg_max + 1)
+    assert info.value.errno == errno.EINVAL
+
+
+# -- EMFILE: RLIMIT_MSGQUEUE used up -----------------------------------------
+
+
+def test_emfile_explains_rlimit_msgqueue() -> None:
+    name = unique_name("emfile")
+    result = _run(
+        f"""
+        import json, resource, anyposixmq
+        resource.setrlimit(resource.RLIMIT_MSGQUEUE, (1000, 1000))
+        try:
+            anyposixmq.MessageQueue({name!r}, create=True, capacity=4, max_message_size=512)
+        except OSError as exc:
+            print(json.dumps([type(exc).__name__, exc.errno, exc.filename, str(exc)]))
+        else:
+            anyposixmq.unlink({name!r})
+            print("null")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found is not None, "creating a 2 KB queue under a 1000-byte RLIMIT_MSGQUEUE worked"
+    kind, err, filename, text = found
+    assert (kind, err, filename) == ("OSError", errno.EMFILE, name)
+    assert "RLIMIT_MSGQUEUE" in text
+    assert "1,000 bytes" in text  # the limit
+    assert "4 messages x 512 bytes" in text  # this queue
+    cost = anyposixmq._limits.queue_cost(4, 512)
+    assert f"{cost:,} bytes" in text  # and what it costs
+    assert "not open files" in text
+
+
+def test_emfile_from_open_files_says_so() -> None:
+    # With the descriptor table full, EMFILE does mean open files.
+    name = unique_name("nofile")
+    result = _run(
+        f"""
+        import json, os, resource, anyposixmq
+        keep = []
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        try:
+            while True:
+                keep.append(os.open("/dev/null", os.O_RDONLY))
+        except OSError:
+            pass
+        try:
+            anyposixmq.MessageQueue({name!r}, create=True, capacity=1, max_message_size=8)
+        except OSError as exc:
+            print(json.dumps([exc.errno, str(exc)]))
+        else:
+            anyposixmq.unlink({name!r})
+            print("null")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    err, text = json.loads(result.stdout)
+    assert err == errno.EMFILE
+    assert "RLIMIT_NOFILE" in text
+
+
+# -- ENOSPC: queues_max, exhausted in a private IPC namespace -----------------
+
+
+def test_enospc_explains_queues_max() -> None:
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not available for a private IPC namespace")
+    probe = subprocess.run(["unshare", "-i", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a private IPC namespace: {probe.stderr.decode().strip()}")
+    result = _run(
+        """
+        import json, anyposixmq
+        qmax = anyposixmq.limits().queues_max
+        made = []
+        try:
+            for i in range(qmax + 1):
+                name = f"/enospc-{i}"
+                anyposixmq.MessageQueue(name, create=True, capacity=1, max_message_size=1,
+                                        write=False).close()
+                made.append(name)
+        except OSError as exc:
+            print(json.dumps([qmax, len(made), type(exc).__name__, exc.errno, exc.filename,
+                              str(exc)]))
+        else:
+            print("null")
+        finally:
+            for name in made:
+                anyposixmq.unlink(name)
+        """,
+        "unshare",
+        "-i",
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found is not None, "more than queues_max queues were created"
+    qmax, made, kind, err, filename, text = found
+    assert made == qmax
+    assert (kind, err, filename) == ("OSError", errno.ENOSPC, f"/enospc-{qmax}")
+    assert f"limit of {qmax} queues" in text
+    assert "queues_max" in text
+
+
+# -- EMSGSIZE ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda q, data: q.send(data),
+        lambda q, data: q.send(data, 3, timeout=1),
+        lambda q, data: q.send(data, timeout=0),
+        lambda q, data: q.send_nowait(data),
+        lambda q, data: q.send(bytearray(data)),
+    ],
+)
+def test_message_too_long(make_queue: MakeQueue, send: Callable[[Any, bytes], None]) -> None:
+    mq = make_queue(max_message_size=100)
+    with pytest.raises(OSError) as info:
+        send(mq, b"x" * 101)
+    exc = info.value
+    assert type(exc) is OSError
+    assert exc.errno == errno.EMSGSIZE
+    assert exc.filename == mq.name
+    assert "101 bytes" in str(exc)
+    assert "100 bytes" in str(exc)
+    assert str(mq.name) in str(exc)
+    assert mq.attributes().current_messages == 0
+    mq.send(b"x" * 100)  # exactly the maximum fits
+
+
+# -- the OSError subclasses ----------------------------------------------------
+
+
+def test_subclasses_carry_errno_and_name(make_queue: MakeQueue) -> None:
+    mq = make_queue(capacity=1)
+    cases: list[tuple[type[OSError], int, Callable[[], object]]] = [
+        (TimeoutError, errno.ETIMEDOUT, lambda: mq.receive(timeout=0)),
+        (TimeoutError, errno.ETIMEDOUT, lambda: mq.receive(timeout=0.01)),
+        (BlockingIOError, errno.EAGAIN, mq.receive_nowait),
+    ]
+    for kind, err, call in cases:
+        with pytest.raises(kind) as info:
+            call()
+        assert info.value.errno == err
+        assert info.value.filename == mq.name
+        assert str(mq.name) in str(info.value)
+    mq.send(b"fill")
+    full_cases: list[tuple[type[OSError], int, Callable[[], object]]] = [
+        (TimeoutError, errno.ETIMEDOUT, lambda: mq.send(b"more", timeout=0)),
+        (BlockingIOError, errno.EAGAIN, lambda: mq.send_nowait(b"more")),
+    ]
+    for kind, err, call in full_cases:
+        with pytest.raises(kind) as info:
+            call()
+        assert info.value.errno == err
+        assert info.value.filename == mq.name
+    mq.nonblocking = True
+    with pytest.raises(BlockingIOError, match="full") as full:
+        mq.send(b"more")
+    assert full.value.filename == mq.name
+    mq.receive()
+    with pytest.raises(BlockingIOError, match="empty"):
+        mq.receive()
+
+
+def test_unlink_missing(queue_name: str) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        anyposixmq.unlink(queue_name)
+    assert info.value.errno == errno.ENOENT
+    assert info.value.filename == queue_name
+    anyposixmq.unlink(queue_name, missing_ok=True)
+
+
+def test_permission_error_is_the_subclass(make_queue: MakeQueue, queue_name: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to the user nobody")
+    make_queue(queue_name)
+    result = _run(
+        f"""
+        import json, os, anyposixmq
+        os.setgid(65534)
+        os.setuid(65534)
+        for call in (lambda: anyposixmq.MessageQueue({queue_name!r}),
+                     lambda: anyposixmq.unlink({queue_name!r})):
+            try:
+                call()
+            except OSError as exc:
+                print(json.dumps([type(exc).__name__, exc.errno, exc.filename]))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines == [["PermissionError", errno.EACCES, queue_name]] * 2
+
+
+# -- a closed queue --------------------------------------------------------------
+
+CLOSED_OPERATIONS: dict[str, Callable[[anyposixmq.MessageQueue], object]] = {
+    "send": lambda q: q.send(b"x"),
+    "send timeout": lambda q: q.send(b"x", timeout=1),
+    "send bytearray": lambda q: q.send(bytearray(b"x"), 1),
+    "send_nowait": lambda q: q.send_nowait(b"x"),
+    "receive": lambda q: q.receive(),
+    "receive timeout": lambda q: q.receive(timeout=1),
+    "receive_nowait": lambda q: q.receive_nowait(),
+    "receive_into": lambda q: q.receive_into(bytearray(128)),
+    "drain": lambda q: list(q.drain()),
+    "iterate": lambda q: next(iter(q)),
+    "attributes": lambda q: q.attributes(),
+    "nonblocking": lambda q: q.nonblocking,
+    "set nonblocking": lambda q: setattr(q, "nonblocking", True),
+    "fileno": lambda q: q.fileno(),
+    "get_inheritable": lambda q: q.get_inheritable(),
+    "set_inheritable": lambda q: q.set_inheritable(True),
+    "dup": lambda q: q.dup(),
+    "detach": lambda q: q.detach(),
+}
+
+
+@pytest.mark.parametrize("operation", list(CLOSED_OPERATIONS))
+def test_operations_on_a_closed_queue(make_queue: MakeQueue, operation: str) -> None:
+    mq = make_queue()
+    other = anyposixmq.MessageQueue(str(mq.name))
+    other.send(b"waiting")
+    mq.close()
+    with pytest.raises(ValueError, match="closed queue"):
+        CLOSED_OPERATIONS[operation](mq)
+    # Nothing was taken from (or added to) the queue by the closed object.
+    assert other.attributes().current_messages == 1
+    other.close()
+
+
+def test_operations_on_a_detached_queue(make_queue: MakeQueue) -> None:
+    mq = make_queue()
+    fd = mq.detach()
+    try:
+        with pytest.raises(ValueError, match="closed queue"):
+            mq.send(b"x")
+        with pytest.raises(ValueError, match="closed queue"):
+            mq.receive(timeout=0)
+    finally:
+        os.close(fd)

@@ -38,3 +38,14 @@ def typecheck(session: nox.Session) -> None:
         ".[trio,uvloop]", *TEST_DEPS, *nox.project.dependency_groups(PYPROJECT, "typecheck")
     )
     session.run("mypy", "anyposixmq", "tests", "noxfile.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark suite against C and posix_ipc (never part of the test sessions).
+
+    Needs a C compiler for the reference programs; arguments go to
+    benchmarks/run.py (e.g. ``nox -s bench -- --rounds 3``).
+    """
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("python", "benchmarks/run.py", *session.posargs)

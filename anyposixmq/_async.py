@@ -29,15 +29,18 @@ Two ways to wait:
 from __future__ import annotations
 
 import math
+import sys
 import threading
+from asyncio import _get_running_loop
+from asyncio import sleep as _asyncio_sleep
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Literal, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio import ClosedResourceError, WouldBlock
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
-from anyio.lowlevel import checkpoint
 
 from ._binding import ffi
 from ._names import QueueName
@@ -56,6 +59,31 @@ _RECEIVE_SLICE: Final = 0.02
 #: The same for a sending worker.  A cancelled send waits for the current
 #: slice to end (to know whether it sent), so this bounds that wait.
 _SEND_SLICE: Final = 0.005
+
+
+try:
+    from sniffio import thread_local as _sniffio_local
+except ImportError:  # pragma: no cover - trio depends on sniffio
+    _sniffio_local = None  # type: ignore[assignment]
+
+_trio_checkpoint: Callable[[], Awaitable[None]] | None = None
+
+
+def checkpoint() -> Awaitable[None]:
+    """:func:`anyio.lowlevel.checkpoint`, without its per-call backend lookup.
+
+    The same checkpoint anyio uses (``trio.lowlevel.checkpoint`` on trio,
+    ``asyncio.sleep(0)`` on asyncio), picked with two cheap tests: on a queue
+    consumer it is most of the cost of a message.
+    """
+    global _trio_checkpoint
+    if _sniffio_local is not None and _sniffio_local.name == "trio":
+        if _trio_checkpoint is None:
+            _trio_checkpoint = sys.modules["trio"].lowlevel.checkpoint
+        return _trio_checkpoint()
+    if _get_running_loop() is not None:
+        return _asyncio_sleep(0)
+    return anyio.lowlevel.checkpoint()
 
 
 def _pick_strategy(strategy: object) -> bool:
@@ -261,15 +289,32 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         :raises OSError: (``EBADF``) the queue was not opened for reading.
         """
         await checkpoint()
+        if self._poll and not self._closed:
+            msg = self._mq._try_receive()
+            if msg is not None:
+                return msg
+        return await self._receive_slow()
+
+    __anext__ = receive
+
+    async def _receive_slow(self) -> Message:
+        """The rest of :meth:`receive` after its checkpoint: try, wait, try again."""
         if self._poll:
             mq = self._mq
+            spun = False
             while True:
                 if self._closed:
                     raise ClosedResourceError
                 msg = mq._try_receive()
                 if msg is not None:
                     return msg
-                await self._wait_readable()
+                if spun:
+                    await self._wait_readable()
+                else:
+                    # A busy producer often delivers within one turn of the
+                    # loop: cheaper to look again than to register a wait.
+                    spun = True
+                    await checkpoint()
         while True:
             if self._closed:
                 raise ClosedResourceError
@@ -277,8 +322,6 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
             if msg is not None:
                 return msg
             await self._thread_wait_receive()
-
-    __anext__ = receive
 
     async def receive_into(self, buffer: Buffer) -> tuple[int, int]:
         """Take a message into *buffer*, waiting for one; return ``(nbytes, priority)``.
@@ -328,13 +371,18 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         await checkpoint()
         if self._poll:
             mq = self._mq
+            spun = False
             while True:
                 if self._closed:
                     raise ClosedResourceError
                 msgs = mq._try_receive_many(max_messages)
                 if msgs:
                     return msgs
-                await self._wait_readable()
+                if spun:
+                    await self._wait_readable()
+                else:
+                    spun = True  # as in receive(): look once more before waiting
+                    await checkpoint()
         while True:
             if self._closed:
                 raise ClosedResourceError
@@ -384,12 +432,16 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         buf, n, prio = _send_args(item, priority)
         await checkpoint()
         mq = self._mq
+        spun = False
         while True:
             if self._closed:
                 raise ClosedResourceError
             if mq._wait_send(buf, n, prio, 0.0):  # a timeout of 0: one attempt
                 return
-            if self._poll:
+            if not spun:
+                spun = True  # as in receive(): look once more before waiting
+                await checkpoint()
+            elif self._poll:
                 await self._wait_writable()
             elif await self._thread_send(buf, n, prio):
                 return

@@ -83,7 +83,8 @@ def test_queue_attributes_fields_and_frozen() -> None:
             "current_messages",
             "nonblocking",
         ]
-        assert type(attrs).__dataclass_params__.frozen
+        cls: Any = anyposixmq.QueueAttributes
+        assert cls.__dataclass_params__.frozen
     else:
         assert type(attrs)._fields == (
             "capacity",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import uvloop
 
 import anyposixmq
 
@@ -65,3 +66,54 @@ def make_queue() -> Iterator[MakeQueue]:
 def mq(make_queue: MakeQueue) -> anyposixmq.MessageQueue:
     """One small queue (capacity 4, 128-byte messages), open for reading and writing."""
     return make_queue()
+
+
+# -- the async matrix: every async test runs on each backend (and strategy) --
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(("asyncio", {}), id="asyncio"),
+        pytest.param(("asyncio", {"loop_factory": uvloop.new_event_loop}), id="uvloop"),
+        pytest.param(("trio", {}), id="trio"),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """anyio's pytest plugin runs each async test on asyncio, asyncio+uvloop and trio."""
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["poll", "thread"])
+def strategy(request: pytest.FixtureRequest) -> str:
+    """The AsyncMessageQueue waiting strategies; both are tested on Linux."""
+    return request.param  # type: ignore[no-any-return]
+
+
+MakeAsyncQueue = Callable[..., anyposixmq.AsyncMessageQueue]
+
+
+@pytest.fixture
+def make_async_queue(strategy: str) -> Iterator[MakeAsyncQueue]:
+    """Create small AsyncMessageQueues (capacity 4, 128-byte messages unless given)
+    with the test's strategy; all are closed and unlinked after the test."""
+    opened: list[anyposixmq.AsyncMessageQueue] = []
+    names: list[str] = []
+
+    def make(name: str | None = None, **kwargs: Any) -> anyposixmq.AsyncMessageQueue:
+        if name is None:
+            name = unique_name("a")
+        kwargs.setdefault("create", True)
+        kwargs.setdefault("strategy", strategy)
+        if kwargs["create"]:
+            kwargs.setdefault("capacity", 4)
+            kwargs.setdefault("max_message_size", 128)
+        names.append(name)
+        q = anyposixmq.AsyncMessageQueue(name, **kwargs)
+        opened.append(q)
+        return q
+
+    yield make
+    for q in opened:
+        q._mq.close()  # the event loop is gone: close the core directly
+    for name in names:
+        anyposixmq.unlink(name, missing_ok=True)

@@ -457,10 +457,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", metavar="NAME", help="the demo queue's name (default: unique)")
     p.add_argument(
-        "--messages", type=_positive, default=2000, metavar="N", help="per producer (2000)"
+        "--messages", type=_positive, default=5000, metavar="N", help="per producer (5000)"
     )
     p.set_defaults(func=cmd_demo)
     return parser
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether *exc* is Ctrl-C: KeyboardInterrupt, alone or in exception groups.
+
+    trio delivers KeyboardInterrupt to a task, so it may come out of a
+    nursery wrapped in a :class:`BaseExceptionGroup`.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    inner = getattr(exc, "exceptions", None)
+    return isinstance(inner, tuple) and any(
+        isinstance(e, BaseException) and is_interrupt(e) for e in inner
+    )
 
 
 def _print_error(exc: BaseException) -> None:
@@ -476,8 +490,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.parser.error("--follow does not go with --count or --timeout")
     try:
         return int(args.func(args))
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``| head``): stop quietly, and keep Python
         # from complaining while it flushes stdout at exit.
@@ -487,3 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Failure, OSError, ValueError) as exc:
         _print_error(exc)
         return EXIT_FAILURE
+    except BaseException as exc:
+        if is_interrupt(exc):
+            return EXIT_INTERRUPTED
+        raise

@@ -11,6 +11,7 @@ its queue whatever happens, Ctrl-C included.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import sys
@@ -164,7 +165,7 @@ def _print_report(report: Report) -> None:
     )
 
 
-def run(*, name: str | None = None, messages: int = 2000) -> int:
+def run(*, name: str | None = None, messages: int = 5000) -> int:
     """Run the demo on queue *name* (default: a new unique name); return the exit status.
 
     :param messages: how many messages each producer sends in the stream.
@@ -174,9 +175,17 @@ def run(*, name: str | None = None, messages: int = 2000) -> int:
     if name is None:
         name = f"/anyposixmq-demo-{os.getpid()}-{secrets.token_hex(4)}"
     # exclusive: never take over (and then remove) a queue somebody else made.
-    with MessageQueue(
-        name, create=True, exclusive=True, capacity=CAPACITY, max_message_size=MAX_MESSAGE_SIZE
-    ) as created:
+    try:
+        created = MessageQueue(
+            name, create=True, exclusive=True, capacity=CAPACITY, max_message_size=MAX_MESSAGE_SIZE
+        )
+    except FileExistsError as exc:
+        raise OSError(
+            errno.EEXIST,
+            f"queue {exc.filename} already exists; the demo only runs on a queue of its own",
+            exc.filename,
+        ) from None
+    with created:
         name = created.name or name
     try:
         _say(
@@ -190,8 +199,11 @@ def run(*, name: str | None = None, messages: int = 2000) -> int:
             )
             _print_report(report)
             ok = ok and report.ok
-    except KeyboardInterrupt:
-        sys.stderr.write(f"demo interrupted; its queue {name} is removed\n")
+    except BaseException as exc:
+        from ._cli import is_interrupt
+
+        if is_interrupt(exc):
+            sys.stderr.write(f"demo interrupted; its queue {name} is removed\n")
         raise
     finally:
         unlink(name, missing_ok=True)

@@ -41,6 +41,12 @@ _LONG_MAX: Final = 2 ** (8 * ffi.sizeof("long") - 1) - 1
 _INT_MAX: Final = 2 ** (8 * ffi.sizeof("int") - 1) - 1
 
 _new_tuple = tuple.__new__
+# A view from ffi.from_buffer keeps the caller's object exported until it is
+# freed, and one left in the traceback of an error we raise can live long:
+# meanwhile a bytearray cannot be resized, and a memoryview that the cycle
+# collector clears while exported crashes CPython when it is freed.  So every
+# view is released as soon as its call returns or raises.
+_release = ffi.release
 _monotonic = time.monotonic
 _unpack = ffi.unpack
 _alloc = ffi.new_allocator(should_clear_after_alloc=False)
@@ -466,12 +472,16 @@ class MessageQueue:
             prio = priority or 0
         else:
             buf, n, prio = _send_args(data, priority)
-        if timeout is None:
-            rc = lib.apmq_send(self._q, buf, n, prio, _PLAIN, 0.0)
-            if rc:
-                self._send_slow(rc, buf, n, prio, None, timeout_error=False)
-        else:
-            self._send_slow(None, buf, n, prio, _check_timeout(timeout), timeout_error=True)
+        try:
+            if timeout is None:
+                rc = lib.apmq_send(self._q, buf, n, prio, _PLAIN, 0.0)
+                if rc:
+                    self._send_slow(rc, buf, n, prio, None, timeout_error=False)
+            else:
+                self._send_slow(None, buf, n, prio, _check_timeout(timeout), timeout_error=True)
+        finally:
+            if type(buf) is not bytes:
+                _release(buf)
 
     def send_nowait(self, data: Buffer | Message, priority: int | None = None) -> None:
         """Send one message if there is room now, whatever the blocking mode.
@@ -479,7 +489,11 @@ class MessageQueue:
         :raises BlockingIOError: the queue is full.
         """
         buf, n, prio = _send_args(data, priority)
-        self._send_slow(None, buf, n, prio, 0.0, timeout_error=False)
+        try:
+            self._send_slow(None, buf, n, prio, 0.0, timeout_error=False)
+        finally:
+            if type(buf) is not bytes:
+                _release(buf)
 
     def _send_slow(
         self,
@@ -514,7 +528,11 @@ class MessageQueue:
     def _try_send(self, data: Buffer | Message, priority: int | None = None) -> bool:
         """One attempt: True when sent, False when the queue is full."""
         buf, n, prio = _send_args(data, priority)
-        rc = lib.apmq_send(self._q, buf, n, prio, _TRY, 0.0)
+        try:
+            rc = lib.apmq_send(self._q, buf, n, prio, _TRY, 0.0)
+        finally:
+            if type(buf) is not bytes:
+                _release(buf)
         if rc == 0:
             return True
         err = ffi.errno
@@ -581,8 +599,10 @@ class MessageQueue:
                 f"memoryview, array...), not {type(buffer).__name__}: {exc}"
             ) from None
         if len(view) < self._max_message_size:
+            size = len(view)
+            _release(view)
             raise ValueError(
-                f"buffer of {len(view)} bytes is smaller than the max_message_size of "
+                f"buffer of {size} bytes is smaller than the max_message_size of "
                 f"{self._max_message_size} bytes of queue {self.name}: the kernel only "
                 f"receives into a buffer that can hold the largest message the queue "
                 f"accepts, whatever the size of the next one"
@@ -600,14 +620,17 @@ class MessageQueue:
         """
         view = self._into(buffer)
         pair = self._buffers()
-        n = self._receive_slow(
-            None,
-            pair,
-            view,
-            len(view),
-            None if timeout is None else _check_timeout(timeout),
-            timeout is not None,
-        )
+        try:
+            n = self._receive_slow(
+                None,
+                pair,
+                view,
+                len(view),
+                None if timeout is None else _check_timeout(timeout),
+                timeout is not None,
+            )
+        finally:
+            _release(view)
         result = (n, int(pair[1][0]))
         self._spare.append(pair)
         return result
@@ -671,7 +694,10 @@ class MessageQueue:
         """One attempt into *buffer*: ``(nbytes, priority)``, or None when empty."""
         view = self._into(buffer)
         pair = self._buffers()
-        n = lib.apmq_receive(self._q, view, len(view), pair[1], _TRY, 0.0)
+        try:
+            n = lib.apmq_receive(self._q, view, len(view), pair[1], _TRY, 0.0)
+        finally:
+            _release(view)
         if n >= 0:
             result = (n, int(pair[1][0]))
             self._spare.append(pair)

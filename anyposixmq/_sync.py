@@ -112,8 +112,11 @@ def _check_size(what: str, value: object) -> int | None:
     return value
 
 
-def _default_sizes() -> tuple[int, int]:
-    """The sizes a queue created without attributes gets on this system."""
+def _default_sizes(name: str) -> tuple[int, int]:
+    """The sizes a queue created without attributes gets on this system.
+
+    *name* is the queue being created, for the error if the probe fails.
+    """
     lim = limits()
     if lim.msg_default is not None and lim.msgsize_default is not None:
         return lim.msg_default, lim.msgsize_default
@@ -122,7 +125,9 @@ def _default_sizes() -> tuple[int, int]:
     raw = f"/anyposixmq-probe-{os.getpid()}-{time.monotonic_ns()}".encode()
     q = lib.apmq_open(raw, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o600, 0, 0, 0)
     if q == ffi.NULL:
-        raise os_error(ffi.errno, display_name(raw))
+        # Also reached on Linux when /proc cannot be read for lack of
+        # descriptors: explain it for the queue the caller named.
+        raise open_error(ffi.errno, name, create=True, capacity=None, max_message_size=None)
     try:
         attr = ffi.new("long[4]")
         lib.apmq_getattr(q, attr)
@@ -223,7 +228,9 @@ class MessageQueue:
         max_message_size: int | None = None,
         nonblocking: bool = False,
     ) -> None:
+        # Set first: tracebacks and debuggers may repr a half-made object.
         self._q = None
+        self._name = None
         raw = encode_name(name)
         flags = _open_flags(
             create=create, exclusive=exclusive, read=read, write=write, nonblocking=nonblocking
@@ -236,7 +243,7 @@ class MessageQueue:
         size = _check_size("max_message_size", max_message_size)
         with_attr = create and (cap is not None or size is not None)
         if with_attr and (cap is None or size is None):
-            default_cap, default_size = _default_sizes()
+            default_cap, default_size = _default_sizes(display_name(raw))
             cap = default_cap if cap is None else cap
             size = default_size if size is None else size
         q = lib.apmq_open(raw, flags, mode, with_attr, cap or 0, size or 0)

@@ -355,3 +355,15 @@ def test_child_process_sees_the_queue_by_name(mq: MessageQueue) -> None:
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
     assert mq.receive(timeout=1) == (b"from the child", 9)
+
+
+def test_repr_of_an_object_whose_open_failed(queue_name: str) -> None:
+    # Tracebacks (pytest --showlocals, debuggers, loggers) show the half-made object.
+    with pytest.raises(FileNotFoundError) as info:
+        MessageQueue(queue_name)
+    frame_locals = [entry.locals for entry in info.traceback if "self" in entry.locals]
+    assert frame_locals
+    half_made = frame_locals[0]["self"]
+    assert "closed" in repr(half_made)
+    assert half_made.closed
+    half_made.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import math
+import numbers
 import operator
 import os
 import time
@@ -89,11 +90,18 @@ def _send_args(data: object, priority: object) -> tuple[Any, int, int]:
 
 def _check_timeout(timeout: object) -> float:
     """A timeout in seconds: a real number >= 0 (``math.inf`` waits forever)."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+    if (type(timeout) is not float and type(timeout) is not int) and (
+        isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+    ):
         raise TypeError(
             f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
         )
-    value = float(timeout)
+    seconds: Any = timeout
+    try:
+        value = float(seconds)
+    except OverflowError:
+        # An int past float's range: as good as forever (or hopelessly negative).
+        value = -math.inf if seconds < 0 else math.inf
     if math.isnan(value) or value < 0:
         raise ValueError(f"timeout must be >= 0 seconds or None, not {timeout!r}")
     return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fractions
 import math
 import os
 import shutil
@@ -124,12 +125,34 @@ def test_huge_timeout_is_not_an_error(mq: MessageQueue) -> None:
     assert mq.receive(timeout=10**12) == (b"x", 0)
 
 
+class np_float(float):
+    pass
+
+
+def test_timeout_past_float_range_waits_forever(mq: MessageQueue) -> None:
+    mq.send(b"there")
+    assert mq.receive(timeout=10**400) == (b"there", 0)
+    mq.send(b"again", timeout=10**400)
+    assert mq.receive_into(bytearray(128), timeout=10**400) == (5, 0)
+
+
+@pytest.mark.parametrize("timeout", [fractions.Fraction(1, 50), np_float(0.02)])
+def test_any_real_number_is_a_timeout(mq: MessageQueue, timeout: Any) -> None:
+    with pytest.raises(TimeoutError):
+        mq.receive(timeout=timeout)
+    mq.send(b"x", timeout=timeout)
+    assert mq.receive(timeout=timeout) == (b"x", 0)
+
+
 BAD_TIMEOUTS: list[tuple[Any, type[Exception]]] = [
+    (-(10**400), ValueError),
+    (fractions.Fraction(-1, 2), ValueError),
     (-1, ValueError),
     (-0.001, ValueError),
     (-math.inf, ValueError),
     (math.nan, ValueError),
     ("1", TypeError),
+    (1j, TypeError),
     (True, TypeError),
     ([1], TypeError),
 ]

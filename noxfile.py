@@ -24,6 +24,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def stress(session: nox.Session) -> None:
+    """The long stress, load, fault and leak tests (marked ``stress``)."""
+    session.install(".[trio,uvloop]", *TEST_DEPS)
+    session.run("pytest", "-m", "stress", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))

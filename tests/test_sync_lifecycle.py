@@ -16,7 +16,7 @@ import pytest
 from conftest import MakeQueue, unique_name
 
 import anyposixmq
-from anyposixmq import MessageQueue
+from anyposixmq import MessageQueue, _sync
 
 
 def _is_open(fd: int) -> bool:
@@ -367,3 +367,14 @@ def test_repr_of_an_object_whose_open_failed(queue_name: str) -> None:
     assert "closed" in repr(half_made)
     assert half_made.closed
     half_made.close()
+
+
+def test_fileno_where_queues_cannot_be_polled(
+    mq: MessageQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NetBSD and illumos: there is no descriptor to poll, and fileno says so.
+    monkeypatch.setattr(_sync, "POLLABLE", False)
+    with pytest.raises(OSError, match="cannot be polled") as info:
+        mq.fileno()
+    assert info.value.errno == errno.ENOTSUP
+    assert info.value.filename == mq.name

@@ -48,6 +48,14 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx site into docs/_build/html; any warning is an error."""
+    session.install(".[trio]", *nox.project.dependency_groups(PYPROJECT, "docs"))
+    build = ["-W", "--keep-going", "-b", "html", "docs", "docs/_build/html"]
+    session.run("sphinx-build", *build, *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """The benchmark suite against C and posix_ipc (never part of the test sessions).
 

@@ -48,6 +48,19 @@ ssize_t apmq_receive(apmq_queue *q, char *buf, size_t len, unsigned int *priorit
 int apmq_receive_many(apmq_queue *q, char *buf, size_t stride, size_t len,
                       int max_messages, unsigned int *priorities, size_t *lengths);
 
+/* The hot paths: send and receive in APMQ_PLAIN mode with as few arguments
+   as possible (cffi's cost grows with each one; a single argument is
+   cheapest).  A receive block is filled once per buffer. */
+typedef struct {
+    unsigned int priority;   /* out */
+    apmq_queue *q;
+    char *buf;
+    size_t len;
+    ...;
+} apmq_receive_block;
+int apmq_send_plain(apmq_queue *q, const char *data, size_t len, unsigned int priority);
+ssize_t apmq_receive_plain(apmq_receive_block *block);
+
 int apmq_unlink(const char *name);
 long apmq_priority_max(void);
 """
@@ -439,6 +452,23 @@ static ssize_t apmq_receive(apmq_queue *q, char *buf, size_t len,
     ssize_t n = apmq_receive_once(q, buf, len, priority, mode, timeout);
     apmq_leave(q);
     return n;
+}
+
+typedef struct {
+    unsigned int priority;
+    apmq_queue *q;
+    char *buf;
+    size_t len;
+} apmq_receive_block;
+
+static int apmq_send_plain(apmq_queue *q, const char *data, size_t len, unsigned int priority)
+{
+    return apmq_send(q, data, len, priority, APMQ_PLAIN, 0.0);
+}
+
+static ssize_t apmq_receive_plain(apmq_receive_block *block)
+{
+    return apmq_receive(block->q, block->buf, block->len, &block->priority, APMQ_PLAIN, 0.0);
 }
 
 /*

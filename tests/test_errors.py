@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,9 +30,28 @@ def _run(script: str, *prefix: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _has_cap_sys_resource() -> bool:
+    """Whether this process may go past the mqueue sysctls (then no EINVAL/ENOSPC)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) & (1 << 24))  # CAP_SYS_RESOURCE
+    return False
+
+
+needs_no_cap_sys_resource = pytest.mark.skipif(
+    _has_cap_sys_resource(),
+    reason="CAP_SYS_RESOURCE lets this process go past msg_max, msgsize_max and queues_max",
+)
+
+
 # -- EINVAL: sizes over the system maximums ----------------------------------
 
 
+@needs_no_cap_sys_resource
 def test_capacity_over_msg_max(queue_name: str) -> None:
     msg_max = anyposixmq.limits().msg_max
     assert msg_max is not None
@@ -49,6 +69,7 @@ def test_capacity_over_msg_max(queue_name: str) -> None:
         anyposixmq.MessageQueue(queue_name)
 
 
+@needs_no_cap_sys_resource
 def test_max_message_size_over_msgsize_max(queue_name: str) -> None:
     msgsize_max = anyposixmq.limits().msgsize_max
     assert msgsize_max is not None
@@ -68,6 +89,7 @@ def test_max_message_size_over_msgsize_max(queue_name: str) -> None:
     assert "capacity" not in text
 
 
+@needs_no_cap_sys_resource
 def test_both_over_their_maximums(queue_name: str) -> None:
     lim = anyposixmq.limits()
     assert lim.msg_max is not None
@@ -79,6 +101,7 @@ def test_both_over_their_maximums(queue_name: str) -> None:
     assert info.value.errno == errno.EINVAL
 
 
+@needs_no_cap_sys_resource
 def test_capacity_only_over_msg_max_names_capacity(queue_name: str) -> None:
     # The message size then comes from the default, which is within limits.
     msg_max = anyposixmq.limits().msg_max
@@ -150,6 +173,7 @@ def test_emfile_from_open_files_says_so() -> None:
 # -- ENOSPC: queues_max, exhausted in a private IPC namespace -----------------
 
 
+@needs_no_cap_sys_resource
 def test_enospc_explains_queues_max() -> None:
     if shutil.which("unshare") is None:
         pytest.skip("unshare(1) is not available for a private IPC namespace")

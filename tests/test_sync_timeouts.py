@@ -446,8 +446,8 @@ calls = {
     "send": lambda: q.send(b"over"),
     "send timeout": lambda: q.send(b"over", timeout=60),
 }
-print("ready", flush=True)
 try:
+    print("ready", flush=True)
     calls[call]()
 except KeyboardInterrupt:
     print("interrupted", time.monotonic(), flush=True)

@@ -163,6 +163,7 @@ def test_close_while_blocked_never_touches_a_reused_descriptor(
     for i, other in enumerate(newcomers):
         assert other.attributes().current_messages == 1
         assert other.receive(timeout=0) == (b"newcomer %d" % i, 30)
+        other.close()
     # The last call out closed the descriptor: it is not leaked.
     assert not _is_open(fd)
 

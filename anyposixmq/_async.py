@@ -28,6 +28,7 @@ Two ways to wait:
 
 from __future__ import annotations
 
+import errno
 import math
 import sys
 import threading
@@ -59,6 +60,9 @@ _RECEIVE_SLICE: Final = 0.02
 #: The same for a sending worker.  A cancelled send waits for the current
 #: slice to end (to know whether it sent), so this bounds that wait.
 _SEND_SLICE: Final = 0.005
+#: How long closing waits for room in a full queue to put back a message that
+#: a worker received after its task gave up (see ``_finalize``).
+_PUT_BACK_TIMEOUT: Final = 5.0
 
 
 try:
@@ -129,6 +133,27 @@ class _ReceiveOp:
         self.cancelled = False
 
 
+def _put_back(mq: MessageQueue, messages: list[Message], timeout: float) -> None:
+    """Send *messages* (taken by abandoned workers) back to the queue, best effort."""
+    writer = mq
+    try:
+        for msg in messages:
+            data = msg.data
+            try:
+                writer._wait_send(data, len(data), msg.priority, timeout)
+            except OSError as exc:
+                if exc.errno != errno.EBADF or writer is not mq or mq.name is None:
+                    raise
+                # Opened read-only: a write-only descriptor of our own, if allowed.
+                writer = MessageQueue(mq.name, read=False, write=True)
+                writer._wait_send(data, len(data), msg.priority, timeout)
+    except OSError:
+        pass  # still full, unlinked, or forbidden: nothing better can be done
+    finally:
+        if writer is not mq:
+            writer.close()
+
+
 class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
     """An open POSIX message queue for trio, asyncio and asyncio+uvloop (through anyio).
 
@@ -154,6 +179,11 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
     queue, a cancelled send did not send.  This holds for anyio and trio
     cancel scopes and for plain asyncio cancellation (``Task.cancel``,
     :func:`asyncio.wait_for`, :func:`asyncio.timeout`).
+
+    Under the ``thread`` strategy, the worker of a cancelled receive may
+    still take a message during its last wait slice (20 ms): it keeps it for
+    the next receive of this object, and :meth:`aclose` puts such a message
+    back in the queue (behind the others of its priority) rather than lose it.
 
     .. versionadded:: 0.1
     """
@@ -394,6 +424,9 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
     def receive_nowait(self) -> Message:
         """Take a message if one is there now.
 
+        Under the ``thread`` strategy, a message that a waiting :meth:`receive`
+        of this object is taking at that moment goes to that receive.
+
         :raises anyio.WouldBlock: the queue is empty.
         :raises anyio.ClosedResourceError: the object was closed.
         """
@@ -629,11 +662,10 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
             self._stash.clear()
         mq = self._mq
         try:
-            for msg in leftovers:
-                data = msg.data
-                mq._wait_send(data, len(data), msg.priority, 0.0)
-        except OSError:
-            pass  # opened read-only, or full: nothing better to do with them
+            if leftovers:
+                # The queue may be full (one attempt lost the message then):
+                # wait for room, in a worker thread or off the event loop.
+                _put_back(mq, leftovers, _PUT_BACK_TIMEOUT)
         finally:
             mq.close()
 
@@ -659,7 +691,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         with self._stash_lock:
             busy = self._workers > 0
         if not busy:
-            self._finalize()
+            await self._finalize_off_loop()
             return
         # Workers finish their slice (at most _RECEIVE_SLICE): wait for them
         # so that the descriptor is closed when aclose() returns.  Should this
@@ -673,6 +705,14 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         with self._stash_lock:
             busy = self._workers > 0
         if not busy:
+            await self._finalize_off_loop()
+
+    async def _finalize_off_loop(self) -> None:
+        """:meth:`_finalize` from the event loop: in a thread if it may wait for room."""
+        if self._stash:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._finalize)
+        else:
             self._finalize()
 
     def __repr__(self) -> str:

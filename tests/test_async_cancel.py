@@ -266,6 +266,25 @@ async def test_thread_stash_goes_back_to_the_queue_on_close(
 
 
 @pytest.mark.parametrize("strategy", ["thread"])
+async def test_thread_stash_goes_back_even_when_opened_read_only(
+    make_async_queue: MakeAsyncQueue, make_queue: MakeQueue
+) -> None:
+    other = make_queue()
+    q = make_async_queue(other.name, create=False, write=False)
+    for _ in range(10):  # until an abandoned worker takes the message
+        with anyio.move_on_after(0.03):
+            await q.receive()
+        other.send(b"precious")
+        await anyio.sleep(0.005)
+        if q._stash:
+            break
+        assert await q.receive() == (b"precious", 0)
+    assert q._stash  # the path under test was taken
+    await q.aclose()
+    assert list(other.drain()) == [(b"precious", 0)]
+
+
+@pytest.mark.parametrize("strategy", ["thread"])
 async def test_thread_stash_keeps_order_for_one_consumer(
     make_async_queue: MakeAsyncQueue, make_queue: MakeQueue
 ) -> None:

@@ -352,7 +352,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo."""
     from . import _demo
 
-    return _demo.run(name=args.name, messages=args.messages)
+    try:
+        return _demo.run(name=args.name, messages=args.messages)
+    except _demo.DemoError as exc:
+        raise Failure(str(exc)) from None
 
 
 # -- parser -----------------------------------------------------------------

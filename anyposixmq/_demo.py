@@ -14,9 +14,11 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ._sync import MessageQueue, unlink
@@ -31,6 +33,9 @@ SHOWN_PER_PRODUCER = 2
 TIMEOUT = 0.25
 #: A producer gives up when the queue stays full this long (the consumer is gone).
 PRODUCER_PATIENCE = 30.0
+
+
+_PACKAGE_HOME = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -80,7 +85,10 @@ async def _produce(name: str, priority: int, count: int) -> None:
     import anyio
 
     command = [sys.executable, "-m", "anyposixmq._demo", name, str(priority), str(count)]
-    await anyio.run_process(command, stdout=None, check=True)
+    # ``-m`` puts the working directory first on sys.path: run where this
+    # package was imported from, so that a source checkout in the working
+    # directory (without its compiled binding) cannot shadow it.
+    await anyio.run_process(command, stdout=None, check=True, cwd=_PACKAGE_HOME)
 
 
 async def _showcase(name: str, per_producer: int, backend: str) -> Report:
@@ -129,6 +137,21 @@ async def _showcase(name: str, per_producer: int, backend: str) -> Report:
         after = await queue.receive()
         report.timeout_ok = scope.cancelled_caught and after == Message(b"still here", 1)
     return report
+
+
+class DemoError(RuntimeError):
+    """The demo could not run to the end (its queue is removed all the same)."""
+
+
+def _describe(exc: BaseException) -> str:
+    """One line about what went wrong, from the first error inside any groups."""
+    while isinstance(getattr(exc, "exceptions", None), tuple) and exc.exceptions:  # type: ignore[attr-defined]
+        exc = exc.exceptions[0]  # type: ignore[attr-defined]
+    if isinstance(exc, subprocess.CalledProcessError):
+        err = exc.stderr.decode(errors="replace").strip().splitlines() if exc.stderr else []
+        last = err[-1] if err else f"exit status {exc.returncode}"
+        return f"a producer process failed: {last}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _backends() -> list[tuple[str, str, dict[str, Any]]]:
@@ -204,7 +227,10 @@ def run(*, name: str | None = None, messages: int = 5000) -> int:
 
         if is_interrupt(exc):
             sys.stderr.write(f"demo interrupted; its queue {name} is removed\n")
-        raise
+            raise
+        if not isinstance(exc, Exception):
+            raise
+        raise DemoError(f"demo failed: {_describe(exc)}; its queue {name} is removed") from exc
     finally:
         unlink(name, missing_ok=True)
     _say(f"{'all checks passed' if ok else 'SOME CHECKS FAILED'}; queue {name} removed")

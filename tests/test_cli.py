@@ -672,3 +672,25 @@ def test_demo_ctrl_c_removes_its_queue(running: list[subprocess.Popen[bytes]]) -
         assert _processes_mentioning(name) == []
     finally:
         anyposixmq.unlink(name, missing_ok=True)
+
+
+def test_demo_error_removes_its_queue() -> None:
+    # Producers that cannot start: the demo fails with one line, queue removed.
+    name = unique_name("demo")
+    code = (
+        "import sys\n"
+        "from anyposixmq._cli import main\n"
+        "sys.executable = '/bin/false'\n"
+        f"sys.exit(main(['demo', '--name', {name!r}]))\n"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, timeout=120, check=False
+        )
+        assert result.returncode == 1
+        line = one_error_line(result)
+        assert "demo failed: a producer process failed" in line
+        assert f"its queue {name} is removed" in line
+        assert not exists(name)
+    finally:
+        anyposixmq.unlink(name, missing_ok=True)

@@ -694,3 +694,46 @@ def test_demo_error_removes_its_queue() -> None:
         assert not exists(name)
     finally:
         anyposixmq.unlink(name, missing_ok=True)
+
+
+def test_demo_from_a_source_checkout(tmp_path: Path) -> None:
+    # README: `pip install . && anyposixmq demo` runs in the checkout, whose
+    # anyposixmq/ (without the compiled binding) must not shadow the
+    # installed package in the producer processes.
+    pytest.importorskip("anyposixmq._async")
+    script = shutil.which("anyposixmq", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the anyposixmq console script is not installed next to this Python")
+    shadow = tmp_path / "anyposixmq"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('the uninstalled checkout')\n")
+    name = unique_name("demo")
+    try:
+        result = subprocess.run(
+            [script, "demo", "--name", name, "--messages", "20"],
+            capture_output=True,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        assert not exists(name)
+    finally:
+        anyposixmq.unlink(name, missing_ok=True)
+
+
+def test_follow_into_a_closed_pipe_stops_quietly(
+    mq: anyposixmq.MessageQueue, running: list[subprocess.Popen[bytes]]
+) -> None:
+    # `anyposixmq receive -f q | head -1`: when the reader goes, so does it.
+    pytest.importorskip("anyposixmq._async")
+    proc = start("receive", str(mq.name), "-f")
+    running.append(proc)
+    mq.send(b"first")
+    assert readline(proc) == b"first\n"
+    assert proc.stdout is not None
+    proc.stdout.close()
+    mq.send(b"second")
+    assert proc.wait(timeout=20) == 1
+    assert proc.stderr is not None
+    assert proc.stderr.read() == b""

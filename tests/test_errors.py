@@ -19,6 +19,11 @@ from conftest import MakeQueue, unique_name
 
 import anyposixmq
 
+# Child interpreters run outside the source tree: with the working directory
+# first on their sys.path they would import ./anyposixmq, which has no compiled
+# binding when the package is installed rather than built in place.
+CHILD_CWD = "/"
+
 
 def _run(script: str, *prefix: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -27,6 +32,7 @@ def _run(script: str, *prefix: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
+        cwd=CHILD_CWD,
     )
 
 

@@ -18,6 +18,11 @@ from conftest import MakeQueue, unique_name
 import anyposixmq
 from anyposixmq import MessageQueue, _sync
 
+# Child interpreters run outside the source tree: with the working directory
+# first on their sys.path they would import ./anyposixmq, which has no compiled
+# binding when the package is installed rather than built in place.
+CHILD_CWD = "/"
+
 
 def _is_open(fd: int) -> bool:
     try:
@@ -172,6 +177,7 @@ def test_inheritance_across_exec(mq: MessageQueue, inheritable: bool) -> None:
         text=True,
         timeout=30,
         check=False,
+        cwd=CHILD_CWD,
     )
     assert result.returncode == 0, result.stderr
     if inheritable:
@@ -353,7 +359,7 @@ def test_child_process_sees_the_queue_by_name(mq: MessageQueue) -> None:
             q.send(b"from the child", 9)
         """
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=30, cwd=CHILD_CWD)
     assert mq.receive(timeout=1) == (b"from the child", 9)
 
 

@@ -19,6 +19,11 @@ from conftest import unique_name
 import anyposixmq
 from anyposixmq import _limits
 
+# Child interpreters run outside the source tree: with the working directory
+# first on their sys.path they would import ./anyposixmq, which has no compiled
+# binding when the package is installed rather than built in place.
+CHILD_CWD = "/"
+
 PROC = Path("/proc/sys/fs/mqueue")
 
 
@@ -76,7 +81,12 @@ def test_rlimit_is_read_live() -> None:
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        cwd=CHILD_CWD,
     )
     before, after = result.stdout.split()
     assert after == "12345"
@@ -154,6 +164,7 @@ def test_list_queues_in_a_private_mount_namespace() -> None:
             text=True,
             timeout=30,
             check=False,
+            cwd=CHILD_CWD,
         )
     finally:
         anyposixmq.unlink(name, missing_ok=True)

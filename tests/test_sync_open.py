@@ -18,6 +18,11 @@ from conftest import MakeQueue, unique_name
 import anyposixmq
 from anyposixmq import _sync
 
+# Child interpreters run outside the source tree: with the working directory
+# first on their sys.path they would import ./anyposixmq, which has no compiled
+# binding when the package is installed rather than built in place.
+CHILD_CWD = "/"
+
 
 class _NoSystemCalls:
     def __getattr__(self, name: str) -> Any:
@@ -228,6 +233,7 @@ def _run_as_root_in_private_mqueuefs(script: str) -> subprocess.CompletedProcess
         text=True,
         timeout=30,
         check=False,
+        cwd=CHILD_CWD,
     )
 
 
@@ -273,7 +279,12 @@ def test_default_mode_keeps_other_users_out(make_queue: MakeQueue, queue_name: s
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=CHILD_CWD,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"denied {errno.EACCES} {queue_name}", "opened 1"]

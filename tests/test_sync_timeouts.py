@@ -22,6 +22,11 @@ from conftest import MakeQueue, unique_name
 import anyposixmq
 from anyposixmq import MessageQueue
 
+# Child interpreters run outside the source tree: with the working directory
+# first on their sys.path they would import ./anyposixmq, which has no compiled
+# binding when the package is installed rather than built in place.
+CHILD_CWD = "/"
+
 
 def test_timeout_none_waits_for_a_message(mq: MessageQueue) -> None:
     timer = threading.Timer(0.2, mq.send, (b"late", 2))
@@ -322,6 +327,7 @@ def test_timeouts_ignore_wall_clock_jumps(shift_realtime_library: Path, shift: i
             text=True,
             timeout=20,
             check=False,
+            cwd=CHILD_CWD,
         )
     finally:
         anyposixmq.unlink(name, missing_ok=True)
@@ -470,6 +476,7 @@ def test_sigint_stops_a_blocking_call(call: str) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=CHILD_CWD,
     )
     try:
         assert child.stdout is not None
@@ -517,7 +524,12 @@ def test_the_gil_is_released_while_blocked() -> None:
     )
     try:
         result = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, timeout=20, check=False
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+            cwd=CHILD_CWD,
         )
     finally:
         anyposixmq.unlink(name, missing_ok=True)

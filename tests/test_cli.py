@@ -737,3 +737,44 @@ def test_follow_into_a_closed_pipe_stops_quietly(
     assert proc.wait(timeout=20) == 1
     assert proc.stderr is not None
     assert proc.stderr.read() == b""
+
+
+def run_main_with(setup: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run the command line in a child that first runs *setup* (limits, user)."""
+    code = (
+        "import os, resource, shutil, sys\n"
+        "from anyposixmq._cli import main\n"
+        f"{setup}\n"
+        f"sys.exit(main({list(args)!r}))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False
+    )
+
+
+def test_rlimit_msgqueue_is_explained(queue_name: str) -> None:
+    import resource
+
+    if not hasattr(resource, "RLIMIT_MSGQUEUE"):
+        pytest.skip("no RLIMIT_MSGQUEUE on this platform")
+    setup = "resource.setrlimit(resource.RLIMIT_MSGQUEUE, (1000, 1000))"
+    result = run_main_with(
+        setup, "create", queue_name, "--capacity", "4", "--max-message-size", "1024"
+    )
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "RLIMIT_MSGQUEUE" in line
+    assert "1,000 bytes" in line
+    assert not exists(queue_name)
+
+
+def test_permission_denied(make_queue: MakeQueue) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to become nobody")
+    mq = make_queue(mode=0o600)
+    # Root ignores the mode (CAP_DAC_OVERRIDE): drop to nobody in the child.
+    result = run_main_with(
+        "os.setgid(65534); os.setuid(65534)", "receive", str(mq.name), "--timeout", "0"
+    )
+    assert result.returncode == 1
+    assert f"permission denied opening message queue {mq.name}" in one_error_line(result)

@@ -676,7 +676,10 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
 
         Every task waiting in this object at that moment gets
         :class:`anyio.ClosedResourceError` before the descriptor is closed, and
-        so does every later operation.
+        so does every later operation.  (Under the ``thread`` strategy, a
+        message that a worker took after its task gave up goes back to the
+        queue first; if the queue is full, a thread waits up to 5 s for room
+        and closes the descriptor after.)
         """
         if self._closed:
             return
@@ -691,7 +694,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         with self._stash_lock:
             busy = self._workers > 0
         if not busy:
-            await self._finalize_off_loop()
+            self._finalize_soon()
             return
         # Workers finish their slice (at most _RECEIVE_SLICE): wait for them
         # so that the descriptor is closed when aclose() returns.  Should this
@@ -705,15 +708,16 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         with self._stash_lock:
             busy = self._workers > 0
         if not busy:
-            await self._finalize_off_loop()
+            self._finalize_soon()
 
-    async def _finalize_off_loop(self) -> None:
-        """:meth:`_finalize` from the event loop: in a thread if it may wait for room."""
-        if self._stash:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(self._finalize)
-        else:
+    def _finalize_soon(self) -> None:
+        """:meth:`_finalize` now or, when a stashed message must go back and may
+        have to wait for room, in a thread of its own: a full queue is emptied
+        by other tasks or processes, which may be waiting for aclose() itself."""
+        if not self._stash:
             self._finalize()
+        else:
+            threading.Thread(target=self._finalize, name="anyposixmq-put-back", daemon=True).start()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self.strategy

@@ -1,0 +1,220 @@
+"""The async object under faults: closed by another task while messages are
+flowing, and the event loop shut down with waiters pending.
+
+The accounting is exact: a ``receive`` that raised took nothing, a ``send``
+that raised sent nothing, and whatever a worker thread held goes back to the
+queue, so what the tasks got plus what is left in the queue is exactly what
+was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+import uvloop
+from conftest import MakeAsyncQueue, MakeQueue, unique_name
+
+from anyposixmq import AsyncMessageQueue, Message, MessageQueue
+
+#: Rounds of the close-mid-stream tests (raise it to hunt for rare races).
+ROUNDS = int(os.environ.get("ANYPOSIXMQ_CLOSE_ROUNDS", "3"))
+
+
+def _settle(mq: MessageQueue, expected: int, timeout: float = 3.0) -> list[Message]:
+    """Drain *mq* until *expected* messages came or *timeout* passed (a closing
+    thread-strategy worker may put one back a slice later)."""
+    got: list[Message] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < expected and time.monotonic() < deadline:
+        got += mq.drain()
+        time.sleep(0.01)
+    got += mq.drain()
+    return got
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("round_", range(ROUNDS))
+async def test_closed_mid_receive_loses_nothing(
+    make_async_queue: MakeAsyncQueue, make_queue: MakeQueue, round_: int
+) -> None:
+    amq = make_async_queue()
+    assert amq.name is not None
+    feeder = make_queue(amq.name, create=False)
+    sent: list[bytes] = []
+    stop = threading.Event()
+
+    def produce() -> None:
+        i = 0
+        while not stop.is_set():
+            data = b"%d" % i
+            try:
+                feeder.send(data, i % 3, timeout=0.01)
+            except TimeoutError:
+                continue
+            sent.append(data)
+            i += 1
+
+    received: list[bytes] = []
+    closed = 0
+
+    async def consume(how: int) -> None:
+        nonlocal closed
+        buf = bytearray(amq.max_message_size)
+        try:
+            while True:
+                if how == 0:
+                    received.append((await amq.receive()).data)
+                elif how == 1:
+                    received.extend(m.data for m in await amq.receive_many(3))
+                else:
+                    n, _ = await amq.receive_into(buf)
+                    received.append(bytes(buf[:n]))
+        except anyio.ClosedResourceError:
+            closed += 1
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for how in (0, 1, 2, 0, 1, 2):
+                    tg.start_soon(consume, how)
+                while len(received) < 300 + 100 * round_:
+                    await anyio.sleep(0.001)
+                await amq.aclose()
+    finally:
+        stop.set()
+        producer.join()
+    assert closed == 6
+    left = _settle(feeder, len(sent) - len(received))
+    everything = received + [m.data for m in left]
+    assert sorted(everything) == sorted(sent), "lost or duplicated across aclose()"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("round_", range(ROUNDS))
+async def test_closed_mid_send_sends_nothing_it_denies(
+    make_async_queue: MakeAsyncQueue, make_queue: MakeQueue, round_: int
+) -> None:
+    amq = make_async_queue()
+    assert amq.name is not None
+    drain = make_queue(amq.name, create=False)
+    taken: list[bytes] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        while not stop.is_set():
+            try:
+                taken.append(drain.receive(timeout=0.01).data)
+            except TimeoutError:
+                pass
+
+    confirmed: list[bytes] = []
+    denied = 0
+
+    async def produce(task: int) -> None:
+        nonlocal denied
+        i = 0
+        try:
+            while True:
+                data = b"%d-%d" % (task, i)
+                if i % 2:
+                    await amq.send(data, i % 4)
+                else:
+                    await amq.send(Message(data, 1))
+                confirmed.append(data)
+                i += 1
+        except anyio.ClosedResourceError:
+            denied += 1
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    try:
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for task in range(5):
+                    tg.start_soon(produce, task)
+                while len(confirmed) < 300 + 100 * round_:
+                    await anyio.sleep(0.001)
+                await amq.aclose()
+    finally:
+        stop.set()
+        consumer.join()
+    assert denied == 5
+    left = [m.data for m in _settle(drain, len(confirmed) - len(taken))]
+    # A send that raised ClosedResourceError must not have sent.
+    assert sorted(taken + left) == sorted(confirmed)
+
+
+# -- the event loop shut down with waiters pending --------------------------------
+
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,
+}
+
+
+@pytest.mark.parametrize("strategy", ["poll", "thread"])
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_loop_shut_down_with_waiters_pending(
+    make_queue: MakeQueue, loop: str, strategy: Any
+) -> None:
+    empty_name, full_name = unique_name("shut"), unique_name("shut")
+    empty_sync = make_queue(empty_name)
+    full_sync = make_queue(full_name, capacity=1)
+    full_sync.send(b"already")
+    empty = AsyncMessageQueue(empty_name, strategy=strategy)
+    full = AsyncMessageQueue(full_name, strategy=strategy)
+
+    async def main() -> None:
+        tasks: list[asyncio.Task[Any]] = []
+        for _ in range(3):
+            tasks.append(asyncio.create_task(empty.receive()))
+            tasks.append(asyncio.create_task(empty.receive_many(2)))
+            tasks.append(asyncio.create_task(full.send(b"never")))
+        await asyncio.sleep(0.1)
+        assert not any(t.done() for t in tasks)
+        # Returning leaves the tasks pending: asyncio.run cancels them.
+
+    started = time.monotonic()
+    _run_with(LOOPS[loop], main)
+    assert time.monotonic() - started < 10
+    try:
+        # No waiter lives on: a message sent now stays for whoever receives it...
+        time.sleep(0.1)
+        empty_sync.send(b"after", 2)
+        time.sleep(0.2)
+        assert empty_sync.attributes().current_messages == 1
+        assert empty_sync.receive(timeout=0) == Message(b"after", 2)
+        # ... and nothing that was pending got sent.
+        assert list(full_sync.drain()) == [Message(b"already", 0)]
+    finally:
+        _run_with(LOOPS[loop], empty.aclose)
+        _run_with(LOOPS[loop], full.aclose)
+    assert empty._mq.closed
+    assert full._mq.closed
+
+
+def _run_with(factory: Callable[[], asyncio.AbstractEventLoop], main: Callable[[], Any]) -> None:
+    """asyncio.run(main()) on a loop from *factory* (Python 3.10 has no loop_factory)."""
+    loop = factory()
+    try:
+        asyncio.set_event_loop(loop)
+        task = loop.create_task(main())
+        loop.run_until_complete(task)
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import MakeQueue, unique_name
@@ -426,3 +427,41 @@ def test_descriptor_is_close_on_exec(mq: MessageQueue) -> None:
         assert dup.get_inheritable() is False
     finally:
         dup.close()
+
+
+# -- the suite itself leaks nothing --------------------------------------------------
+
+_LEAKY_TEST = """
+import gc, os, sys
+import anyio
+import anyposixmq
+
+def test_leaks_a_queue():
+    name = "/anyposixmq-leaky-%d" % os.getpid()
+    q = anyposixmq.{cls}(name, create=True, capacity=1, max_message_size=8)
+    anyposixmq.unlink(name)
+    {close}
+    del q
+    gc.collect()
+"""
+
+
+@pytest.mark.parametrize("cls", ["MessageQueue", "AsyncMessageQueue"])
+def test_an_unclosed_queue_fails_the_suite(tmp_path: Path, cls: str) -> None:
+    """The suite runs with warnings as errors: a queue a test forgets to close
+    (its ResourceWarning, raised in ``__del__``) fails that test."""
+    closing = "q.close()" if cls == "MessageQueue" else "anyio.run(q.aclose)"
+    for close, expected in (("pass", 1), (closing, 0)):
+        test = tmp_path / "test_leaky.py"
+        test.write_text(_LEAKY_TEST.format(cls=cls, close=close))
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider", test],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert proc.returncode == expected, proc.stdout
+        if expected:
+            assert "ResourceWarning" in proc.stdout

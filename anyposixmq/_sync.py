@@ -196,8 +196,13 @@ class MessageQueue:
         and ``"/jobs"`` are the same queue.
     :param create: create the queue if it does not exist (``O_CREAT``).
     :param exclusive: fail with :class:`FileExistsError` if it exists
-        (``O_EXCL``); needs *create*.  Use it to make sure nobody else
-        created the name first.
+        (``O_EXCL``); needs *create*.  Queue names are shared by every user
+        of the machine (of the IPC namespace), and ``create=True`` alone
+        silently opens a queue that someone else created first, with that
+        owner's permissions, capacity and message size: the owner can read
+        what you send and feed you what you receive.  Create with
+        ``exclusive=True`` and treat :class:`FileExistsError` as a name
+        taken, so that the queue you use is the one you made with *mode*.
     :param read: open for receiving.
     :param write: open for sending.
     :param mode: permission bits of a created queue (``0o600``: only its owner).

@@ -366,7 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Create, feed, read and inspect POSIX message queues.",
-        epilog="Queue names may be given with or without their leading slash.",
+        epilog="Queue names may be given with or without their leading slash.\n"
+        "Exit status: 0 done, 1 failed (the reason on stderr), 2 usage error, 130 Ctrl-C.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

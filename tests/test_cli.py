@@ -26,6 +26,11 @@ import anyposixmq
 from anyposixmq._limits import queue_cost
 
 COMMAND = [sys.executable, "-m", "anyposixmq"]
+#: Children run here: ``-m`` and ``-c`` put the working directory first on
+#: sys.path, and a source checkout there (without its compiled binding, as in
+#: a fresh clone tested against an installed package) must not shadow the
+#: package these tests import.
+PACKAGE_HOME = Path(anyposixmq.__file__).resolve().parent.parent
 
 
 def cli(
@@ -33,13 +38,22 @@ def cli(
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``python -m anyposixmq ARGS`` to the end."""
     return subprocess.run(
-        [*COMMAND, *args], input=stdin, capture_output=True, timeout=timeout, check=False
+        [*COMMAND, *args],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        cwd=PACKAGE_HOME,
     )
 
 
 def start(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [*COMMAND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        [*COMMAND, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        cwd=PACKAGE_HOME,
     )
 
 
@@ -135,7 +149,9 @@ def test_console_script_runs() -> None:
     script = shutil.which("anyposixmq", path=str(Path(sys.executable).parent))
     if script is None:
         pytest.skip("the anyposixmq console script is not installed next to this Python")
-    result = subprocess.run([script, "--version"], capture_output=True, timeout=30, check=False)
+    result = subprocess.run(
+        [script, "--version"], capture_output=True, timeout=30, check=False, cwd=PACKAGE_HOME
+    )
     assert result.returncode == 0
     assert result.stdout.startswith(b"anyposixmq ")
 
@@ -451,7 +467,7 @@ def test_list_not_mounted() -> None:
         args = ["unshare", "-m", "sh", "-c", script, "sh", *COMMAND, "list"]
     else:
         args = [*COMMAND, "list"]
-    result = subprocess.run(args, capture_output=True, timeout=30, check=False)
+    result = subprocess.run(args, capture_output=True, timeout=30, check=False, cwd=PACKAGE_HOME)
     assert result.returncode == 1
     line = one_error_line(result)
     assert "not mounted" in line
@@ -476,6 +492,7 @@ def test_list_in_private_namespace() -> None:
         capture_output=True,
         timeout=60,
         check=False,
+        cwd=PACKAGE_HOME,
     )
     if result.returncode == 99:
         pytest.skip(f"cannot mount mqueuefs: {result.stderr.decode().strip()}")
@@ -533,7 +550,7 @@ def test_limits_follow_a_lowered_rlimit() -> None:
         "sys.exit(main(['limits']))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False
+        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False, cwd=PACKAGE_HOME
     )
     assert result.returncode == 0, result.stderr
     assert b"so 3 of them fit in RLIMIT_MSGQUEUE" in result.stdout
@@ -685,7 +702,11 @@ def test_demo_error_removes_its_queue() -> None:
     )
     try:
         result = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, timeout=120, check=False
+            [sys.executable, "-c", code],
+            capture_output=True,
+            timeout=120,
+            check=False,
+            cwd=PACKAGE_HOME,
         )
         assert result.returncode == 1
         err = result.stderr.decode()
@@ -751,7 +772,7 @@ def run_main_with(setup: str, *args: str) -> subprocess.CompletedProcess[bytes]:
         f"sys.exit(main({list(args)!r}))\n"
     )
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False
+        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False, cwd=PACKAGE_HOME
     )
 
 

@@ -22,6 +22,7 @@ import anyposixmq
 from anyposixmq._cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_HOME = Path(anyposixmq.__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 #: The pages whose examples are tested here (the others test their own).
@@ -114,7 +115,9 @@ def run_example(code: str) -> str:
             capture_output=True,
             timeout=60,
             check=False,
-            cwd=ROOT,
+            # Not the checkout: ``-c`` puts the working directory first on
+            # sys.path, and the package under test may be an installed one.
+            cwd=PACKAGE_HOME,
         )
     finally:
         for name in renamed:
@@ -203,6 +206,7 @@ def test_example_queues_are_renamed_and_removed() -> None:
         capture_output=True,
         check=False,
         timeout=60,
+        cwd=PACKAGE_HOME,
     )
     # Had the example used "/jobs" itself, it would still be there.
     assert b"FileNotFoundError" in result.stderr

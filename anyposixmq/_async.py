@@ -363,7 +363,10 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         :raises ValueError: *buffer* is too small (before anything is taken).
         :raises anyio.ClosedResourceError: the object was closed.
         """
-        view = self._mq._into(buffer)  # check it before anything is taken
+        # Check it before anything is taken, and let go of the view at once: one
+        # kept across the awaits below (and in the traceback of a cancellation)
+        # left the caller's buffer exported, so a bytearray could not be resized.
+        ffi.release(self._mq._into(buffer))
         await checkpoint()
         if self._poll:
             mq = self._mq
@@ -380,7 +383,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
             msg = self._take()
             if msg is not None:
                 n = len(msg.data)
-                ffi.memmove(view, msg.data, n)
+                ffi.memmove(buffer, msg.data, n)
                 return n, msg.priority
             await self._thread_wait_receive()
 
@@ -463,21 +466,28 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         :raises anyio.ClosedResourceError: the object was closed (also while waiting).
         """
         buf, n, prio = _send_args(item, priority)
-        await checkpoint()
-        mq = self._mq
-        spun = False
-        while True:
-            if self._closed:
-                raise ClosedResourceError
-            if mq._wait_send(buf, n, prio, 0.0):  # a timeout of 0: one attempt
-                return
-            if not spun:
-                spun = True  # as in receive(): look once more before waiting
-                await checkpoint()
-            elif self._poll:
-                await self._wait_writable()
-            elif await self._thread_send(buf, n, prio):
-                return
+        try:
+            await checkpoint()
+            mq = self._mq
+            spun = False
+            while True:
+                if self._closed:
+                    raise ClosedResourceError
+                if mq._wait_send(buf, n, prio, 0.0):  # a timeout of 0: one attempt
+                    return
+                if not spun:
+                    spun = True  # as in receive(): look once more before waiting
+                    await checkpoint()
+                elif self._poll:
+                    await self._wait_writable()
+                elif await self._thread_send(buf, n, prio):
+                    return
+        finally:
+            # Let go of the view of the caller's buffer (no worker uses it now:
+            # _thread_send settles its worker): one kept in the traceback of a
+            # cancellation left a bytearray impossible to resize.
+            if type(buf) is not bytes:
+                ffi.release(buf)
 
     def send_nowait(self, item: Buffer | Message, priority: int | None = None) -> None:
         """Send one message if there is room now.
@@ -486,8 +496,13 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         :raises anyio.ClosedResourceError: the object was closed.
         """
         buf, n, prio = _send_args(item, priority)
-        self._check_open()
-        if not self._mq._wait_send(buf, n, prio, 0.0):
+        try:
+            self._check_open()
+            sent = self._mq._wait_send(buf, n, prio, 0.0)
+        finally:
+            if type(buf) is not bytes:
+                ffi.release(buf)
+        if not sent:
             raise WouldBlock
 
     async def _wait_writable(self) -> None:

@@ -218,3 +218,34 @@ def _run_with(factory: Callable[[], asyncio.AbstractEventLoop], main: Callable[[
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+@pytest.mark.anyio
+async def test_cancelled_calls_let_go_of_the_buffer(make_async_queue: MakeAsyncQueue) -> None:
+    """A cancelled send or receive_into once kept a view of the caller's
+    buffer (in the traceback of the cancellation): a bytearray could not be
+    resized afterwards, and an exported memoryview in a reference cycle can
+    crash the cycle collector."""
+    q = make_async_queue(capacity=1)
+    await q.send(b"full")
+    data = bytearray(b"abc")
+    with anyio.move_on_after(0.02):
+        await q.send(data)
+    with pytest.raises(TimeoutError):
+        with anyio.fail_after(0.02):
+            await q.send(Message(data, 3))  # type: ignore[arg-type]
+    with pytest.raises(anyio.WouldBlock):
+        q.send_nowait(data)
+    data.extend(b"d")  # BufferError while a view was kept
+    assert q.attributes().current_messages == 1
+    assert await q.receive() == Message(b"full", 0)
+    into = bytearray(q.max_message_size)
+    with anyio.move_on_after(0.02):
+        await q.receive_into(into)
+    with pytest.raises(TimeoutError):
+        with anyio.fail_after(0.02):
+            await q.receive_into(into)
+    into.extend(b"more")
+    await q.send(data, 2)
+    assert await q.receive_into(into) == (4, 2)
+    assert into[:4] == b"abcd"

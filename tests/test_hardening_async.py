@@ -21,7 +21,7 @@ import pytest
 import uvloop
 from conftest import MakeAsyncQueue, MakeQueue, unique_name
 
-from anyposixmq import AsyncMessageQueue, Message, MessageQueue
+from anyposixmq import PRIORITY_MAX, AsyncMessageQueue, Message, MessageQueue
 
 #: Rounds of the close-mid-stream tests (raise it to hunt for rare races).
 ROUNDS = int(os.environ.get("ANYPOSIXMQ_CLOSE_ROUNDS", "3"))
@@ -249,3 +249,35 @@ async def test_cancelled_calls_let_go_of_the_buffer(make_async_queue: MakeAsyncQ
     await q.send(data, 2)
     assert await q.receive_into(into) == (4, 2)
     assert into[:4] == b"abcd"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("call", "exc"),
+    [
+        (lambda q: q.send("text"), TypeError),
+        (lambda q: q.send(None), TypeError),
+        (lambda q: q.send(memoryview(b"abcdef")[::2]), TypeError),
+        (lambda q: q.send(b"x", -1), ValueError),
+        (lambda q: q.send(b"x", PRIORITY_MAX + 1), ValueError),
+        (lambda q: q.send(b"x", 1.0), TypeError),
+        (lambda q: q.send(Message(b"x", True)), TypeError),
+        (lambda q: q.receive_many(0), ValueError),
+        (lambda q: q.receive_many(True), TypeError),
+        (lambda q: q.receive_many("3"), TypeError),
+        (lambda q: q.receive_into(bytes(128)), TypeError),
+        (lambda q: q.receive_into(bytearray(127)), ValueError),
+        (lambda q: q.receive_into(memoryview(bytearray(256))[::2]), TypeError),
+    ],
+)
+async def test_async_bad_arguments_change_nothing(
+    make_async_queue: MakeAsyncQueue, call: Callable[[Any], Any], exc: type[Exception]
+) -> None:
+    from test_hardening_input import no_system_calls
+
+    q = make_async_queue()
+    await q.send(b"kept", 4)
+    with no_system_calls(), pytest.raises(exc):
+        await call(q)
+    assert q.attributes().current_messages == 1
+    assert q.receive_nowait() == Message(b"kept", 4)

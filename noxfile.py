@@ -6,6 +6,8 @@ one Python needs nothing more.  Each installs what it needs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
@@ -14,20 +16,33 @@ nox.options.error_on_missing_interpreters = False
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 TEST_DEPS = nox.project.dependency_groups(PYPROJECT, "test")
+ROOT = Path(__file__).resolve().parent
+
+
+def run_pytest(session: nox.Session, *args: str) -> None:
+    """Run the suite from outside the checkout.
+
+    The source tree's ``anyposixmq/`` has no compiled binding: from the
+    checkout, child interpreters (``python -m anyposixmq``) would import it
+    instead of the installed package.
+    """
+    session.chdir(session.create_tmp())
+    config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
+    session.run("pytest", *config, str(ROOT / "tests"), *args, *session.posargs)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite on asyncio, asyncio+uvloop and trio (stress tests excluded)."""
     session.install(".[trio,uvloop]", *TEST_DEPS)
-    session.run("pytest", "-m", "not stress", *session.posargs)
+    run_pytest(session, "-m", "not stress")
 
 
 @nox.session
 def stress(session: nox.Session) -> None:
     """The long stress, load, fault and leak tests (marked ``stress``)."""
     session.install(".[trio,uvloop]", *TEST_DEPS)
-    session.run("pytest", "-m", "stress", *session.posargs)
+    run_pytest(session, "-m", "stress")
 
 
 @nox.session

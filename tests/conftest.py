@@ -71,13 +71,17 @@ def mq(make_queue: MakeQueue) -> anyposixmq.MessageQueue:
 # -- the async matrix: every async test runs on each backend (and strategy) --
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(("asyncio", {}), id="asyncio"),
-        pytest.param(("asyncio", {"loop_factory": uvloop.new_event_loop}), id="uvloop"),
-        pytest.param(("trio", {}), id="trio"),
-    ]
-)
+#: For a test of asyncio's own APIs:
+#: ``@pytest.mark.parametrize("anyio_backend", ASYNCIO_BACKENDS)``.
+ASYNCIO_BACKENDS = [
+    pytest.param(("asyncio", {}), id="asyncio"),
+    pytest.param(("asyncio", {"loop_factory": uvloop.new_event_loop}), id="uvloop"),
+]
+#: For a test of trio's own APIs.
+TRIO_BACKENDS = [pytest.param(("trio", {}), id="trio")]
+
+
+@pytest.fixture(params=[*ASYNCIO_BACKENDS, *TRIO_BACKENDS])
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     """anyio's pytest plugin runs each async test on asyncio, asyncio+uvloop and trio."""
     return request.param  # type: ignore[no-any-return]

@@ -15,17 +15,12 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from conftest import MakeAsyncQueue, MakeQueue, unique_name
+from conftest import ASYNCIO_BACKENDS, TRIO_BACKENDS, MakeAsyncQueue, MakeQueue, unique_name
 
 import anyposixmq
 from anyposixmq import AsyncMessageQueue, Message, MessageQueue
 
 pytestmark = pytest.mark.anyio
-
-
-def _backend(anyio_backend: tuple[str, dict[str, Any]]) -> str:
-    name, options = anyio_backend
-    return "uvloop" if options.get("loop_factory") else name
 
 
 # -- basics -------------------------------------------------------------------
@@ -252,13 +247,13 @@ async def test_operations_check_cancellation(make_async_queue: MakeAsyncQueue) -
     assert await q.receive() == (b"there", 0)
 
 
-async def test_operations_let_other_tasks_run(
-    make_async_queue: MakeAsyncQueue, anyio_backend: tuple[str, dict[str, Any]]
-) -> None:
-    """Each send/receive yields to the scheduler even when it need not wait."""
-    if _backend(anyio_backend) == "trio":
-        # trio may run the yielding task again first: see test_trio_assert_checkpoints.
-        pytest.skip("asyncio runs ready tasks in order; trio does not promise it")
+@pytest.mark.parametrize("anyio_backend", ASYNCIO_BACKENDS)
+async def test_operations_let_other_tasks_run(make_async_queue: MakeAsyncQueue) -> None:
+    """Each send/receive yields to the scheduler even when it need not wait.
+
+    asyncio only: trio may run the yielding task again first (its promise is
+    tested by test_trio_assert_checkpoints).
+    """
     q = make_async_queue()
     ticks = 0
 
@@ -282,11 +277,8 @@ async def test_operations_let_other_tasks_run(
         tg.cancel_scope.cancel()
 
 
-async def test_trio_assert_checkpoints(
-    make_async_queue: MakeAsyncQueue, anyio_backend: tuple[str, dict[str, Any]]
-) -> None:
-    if _backend(anyio_backend) != "trio":
-        pytest.skip("trio.testing.assert_checkpoints needs trio")
+@pytest.mark.parametrize("anyio_backend", TRIO_BACKENDS)
+async def test_trio_assert_checkpoints(make_async_queue: MakeAsyncQueue) -> None:
     from trio.testing import assert_checkpoints
 
     q = make_async_queue()
@@ -331,11 +323,8 @@ async def test_fail_after_and_move_on_after(make_async_queue: MakeAsyncQueue) ->
         full.receive_nowait()  # the timed-out send did not send
 
 
-async def test_trio_fail_after(
-    make_async_queue: MakeAsyncQueue, anyio_backend: tuple[str, dict[str, Any]]
-) -> None:
-    if _backend(anyio_backend) != "trio":
-        pytest.skip("trio.fail_after needs trio")
+@pytest.mark.parametrize("anyio_backend", TRIO_BACKENDS)
+async def test_trio_fail_after(make_async_queue: MakeAsyncQueue) -> None:
     import trio
 
     q = make_async_queue()

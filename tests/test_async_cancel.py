@@ -13,11 +13,11 @@ import random
 import statistics
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 import pytest
-from conftest import MakeAsyncQueue, MakeQueue
+from conftest import ASYNCIO_BACKENDS, MakeAsyncQueue, MakeQueue
 
 from anyposixmq import AsyncMessageQueue, Message
 
@@ -37,11 +37,6 @@ async def _pause(rng: random.Random) -> None:
 def _delay(rng: random.Random) -> float:
     """A cancellation delay: often at once or within a few loop turns, else later."""
     return 0.0 if rng.random() < 0.2 else rng.random() * 0.001
-
-
-def _backend(anyio_backend: tuple[str, dict[str, Any]]) -> str:
-    name, options = anyio_backend
-    return "uvloop" if options.get("loop_factory") else name
 
 
 async def _receive_one(q: AsyncMessageQueue, how: int) -> list[Message]:
@@ -160,14 +155,13 @@ async def _via_task_cancel(make: Callable[[], Awaitable[T]], delay: float) -> tu
 FLAVOURS = {"wait_for": _via_wait_for, "timeout": _via_timeout, "task_cancel": _via_task_cancel}
 
 
+@pytest.mark.parametrize("anyio_backend", ASYNCIO_BACKENDS)
 @pytest.mark.parametrize("flavour", sorted(FLAVOURS))
 async def test_plain_asyncio_cancellation_stress(
-    make_async_queue: MakeAsyncQueue, anyio_backend: tuple[str, dict[str, Any]], flavour: str
+    make_async_queue: MakeAsyncQueue, flavour: str
 ) -> None:
     """The trio-style order (check, try, shielded checkpoint) loses messages
     here: asyncio's own cancellation goes through anyio's shields."""
-    if _backend(anyio_backend) == "trio":
-        pytest.skip("plain asyncio cancellation needs asyncio")
     cancel = FLAVOURS[flavour]
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)

@@ -120,14 +120,20 @@ def test_capacity_only_over_msg_max_names_capacity(queue_name: str) -> None:
 # -- EMFILE: RLIMIT_MSGQUEUE used up -----------------------------------------
 
 
-def test_emfile_explains_rlimit_msgqueue() -> None:
+@pytest.mark.parametrize(
+    ("capacity", "max_message_size"), [(4, 512), (2, None), (None, 64), (None, None)]
+)
+def test_emfile_explains_rlimit_msgqueue(
+    capacity: int | None, max_message_size: int | None
+) -> None:
     name = unique_name("emfile")
     result = _run(
         f"""
         import json, resource, anyposixmq
         resource.setrlimit(resource.RLIMIT_MSGQUEUE, (1000, 1000))
         try:
-            anyposixmq.MessageQueue({name!r}, create=True, capacity=4, max_message_size=512)
+            anyposixmq.MessageQueue({name!r}, create=True, capacity={capacity},
+                                    max_message_size={max_message_size})
         except OSError as exc:
             print(json.dumps([type(exc).__name__, exc.errno, exc.filename, str(exc)]))
         else:
@@ -137,13 +143,18 @@ def test_emfile_explains_rlimit_msgqueue() -> None:
     )
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
-    assert found is not None, "creating a 2 KB queue under a 1000-byte RLIMIT_MSGQUEUE worked"
+    assert found is not None, "creating a queue under a 1000-byte RLIMIT_MSGQUEUE worked"
     kind, err, filename, text = found
     assert (kind, err, filename) == ("OSError", errno.EMFILE, name)
     assert "RLIMIT_MSGQUEUE" in text
     assert "1,000 bytes" in text  # the limit
-    assert "4 messages x 512 bytes" in text  # this queue
-    cost = anyposixmq._limits.queue_cost(4, 512)
+    lim = anyposixmq.limits()
+    cap = capacity if capacity is not None else lim.msg_default
+    size = max_message_size if max_message_size is not None else lim.msgsize_default
+    assert cap is not None
+    assert size is not None
+    assert f"{cap} messages x {size} bytes" in text  # this queue
+    cost = anyposixmq._limits.queue_cost(cap, size)
     assert f"{cost:,} bytes" in text  # and what it costs
     assert "not open files" in text
 

@@ -181,6 +181,10 @@ class Run:
     def wait_until(self, what: str, predicate: Any, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
+            for proc, *_ in [*self.producers.values(), *self.consumers]:
+                if proc.poll() not in (None, 0):
+                    stderr = proc.stderr.read().decode() if proc.stderr else ""
+                    raise AssertionError(f"a worker failed ({proc.returncode}): {stderr}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting until {what}")
             time.sleep(0.01)
@@ -304,15 +308,18 @@ def test_producer_killed_mid_stream(run: Run, victim_kind: str) -> None:
 @pytest.mark.parametrize("victim_kind", ["sync", "asyncio-poll", "trio-thread"])
 def test_consumer_killed_mid_stream(run: Run, victim_kind: str) -> None:
     for kind in ("sync", "asyncio-thread", "trio-poll"):
-        run.producer(kind, 4000)
+        run.producer(kind, 8000)
+    # The victim starts alone, so it is certain to get its share before it is
+    # killed (faster consumers could otherwise take everything first).
     victim = run.consumer(victim_kind)
+    run.wait_until("the victim has received 500", lambda: run.received(victim) >= 500)
     run.consumer("sync")
     run.consumer("uvloop-poll")
-    run.wait_until("the victim has received 500", lambda: run.received(victim) >= 500)
     run.consumers[victim][0].send_signal(signal.SIGKILL)
+    assert sum(run.sent(pid) for pid in run.producers) < 24000, "not mid-stream"
     run.finish(set(), {victim})
     delivered = run.check(set(), {victim})
-    assert delivered >= 12000 - 1
+    assert delivered >= 24000 - 1
 
 
 def test_accounts_catch_a_lost_message(run: Run) -> None:

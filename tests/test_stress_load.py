@@ -33,6 +33,7 @@ STOP = b"STOP"
 PRIORITIES = (0, 1, 2, 7, anyposixmq.PRIORITY_MAX)
 CONSUMER_KINDS = (
     "sync",
+    "sync-blocking",
     "asyncio-poll",
     "asyncio-thread",
     "trio-poll",
@@ -106,10 +107,13 @@ def run_producer(name: str, kind: str, producer: int, count: int, log: str) -> N
 def run_consumer(name: str, kind: str, out: str) -> None:
     """Receive until STOP; pass STOP on for the next consumer."""
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    if kind == "sync":
+    if kind.startswith("sync"):
+        # "sync-blocking" waits in mq_receive itself: the kernel hands it a
+        # message before it tells anyone polling (timed and async receives).
+        timeout = None if kind == "sync-blocking" else 120
         with anyposixmq.MessageQueue(name) as mq:
             while True:
-                msg = mq.receive(timeout=120)
+                msg = mq.receive(timeout=timeout)
                 if msg.data == STOP:
                     mq.send(STOP, timeout=120)
                     return

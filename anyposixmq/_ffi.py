@@ -150,14 +150,6 @@ static apmq_queue *apmq_wrap(mqd_t mqd)
     q->closed = 0;
     q->detached = 0;
     q->refs = 1;
-#if APMQ_FD_IS_MQD
-    /* glibc already opens close-on-exec; make sure of it elsewhere. */
-    {
-        int flags = fcntl(q->fd, F_GETFD);
-        if (flags >= 0 && !(flags & FD_CLOEXEC))
-            fcntl(q->fd, F_SETFD, flags | FD_CLOEXEC);
-    }
-#endif
     return q;
 }
 
@@ -176,6 +168,15 @@ static apmq_queue *apmq_open(const char *name, int oflag, unsigned int mode,
     }
     if (mqd == (mqd_t)-1)
         return NULL;
+#if APMQ_FD_IS_MQD
+    /* Queues we open are close-on-exec: glibc does it already, make sure of
+       it elsewhere.  An adopted descriptor (apmq_adopt) keeps its flag. */
+    {
+        int flags = fcntl((int)mqd, F_GETFD);
+        if (flags >= 0 && !(flags & FD_CLOEXEC))
+            fcntl((int)mqd, F_SETFD, flags | FD_CLOEXEC);
+    }
+#endif
     return apmq_wrap(mqd);
 }
 

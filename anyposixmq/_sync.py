@@ -289,6 +289,8 @@ class MessageQueue:
     def from_fd(cls, fd: int, *, name: QueueName | None = None) -> MessageQueue:
         """Adopt the queue descriptor *fd*; the new object owns and closes it.
 
+        The descriptor keeps its close-on-exec flag as it is.
+
         :param name: the queue's name, if known (for messages and :meth:`unlink`).
         :raises OSError: *fd* is not an open message queue, or this platform's
             queues are not descriptors (FreeBSD, illumos).

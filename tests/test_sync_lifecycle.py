@@ -250,6 +250,17 @@ def test_detach_then_from_fd(make_queue: MakeQueue, queue_name: str) -> None:
     assert not _is_open(fd)
 
 
+@pytest.mark.parametrize("inheritable", [True, False])
+def test_from_fd_keeps_the_inheritable_flag(mq: MessageQueue, inheritable: bool) -> None:
+    # Adopting a descriptor must not change it: only queues we open are made
+    # close-on-exec.
+    fd = mq.dup().detach()
+    os.set_inheritable(fd, inheritable)
+    with MessageQueue.from_fd(fd) as adopted:
+        assert adopted.get_inheritable() is inheritable
+        assert os.get_inheritable(fd) is inheritable
+
+
 def test_from_fd_with_a_name(make_queue: MakeQueue, queue_name: str) -> None:
     fd = make_queue(queue_name).detach()
     with MessageQueue.from_fd(fd, name=queue_name.lstrip("/")) as adopted:

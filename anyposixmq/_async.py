@@ -28,6 +28,7 @@ Two ways to wait:
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import math
 import sys
@@ -104,6 +105,11 @@ def checkpoint() -> Awaitable[None]:
     if _sniffio_local.name == "trio":
         return (_trio_checkpoint or _load_trio_checkpoint())()
     return _asyncio_checkpoint()
+
+
+def _set_ready(fut: asyncio.Future[bool]) -> None:
+    if not fut.done():
+        fut.set_result(True)
 
 
 def _pick_strategy(strategy: object) -> bool:
@@ -265,6 +271,10 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         # anyio locks bind to the event loop that first needs them: made lazily.
         self._read_lock: anyio.Lock | None = None
         self._write_lock: anyio.Lock | None = None
+        # The asyncio wait in each direction (one at a time, by the locks):
+        # its future and how to remove its callback, for aclose().
+        self._read_wait: tuple[asyncio.Future[bool], Callable[[int], object]] | None = None
+        self._write_wait: tuple[asyncio.Future[bool], Callable[[int], object]] | None = None
         # The thread strategy's state.
         self._stash: deque[Message] = deque()
         self._stash_lock = threading.Lock()  # guards _stash, _workers, _finalized
@@ -461,7 +471,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
             # Checked after the lock: aclose() may have run while we queued for it.
             if self._closed:
                 raise ClosedResourceError
-            await anyio.wait_readable(self._fd)
+            await self._wait_fd(False)
 
     # -- sending ------------------------------------------------------------
 
@@ -522,7 +532,59 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         async with lock:
             if self._closed:
                 raise ClosedResourceError
-            await anyio.wait_writable(self._fd)
+            await self._wait_fd(True)
+
+    async def _wait_fd(self, writing: bool) -> None:
+        """Wait until the descriptor polls ready; ClosedResourceError if aclose() ran.
+
+        What :func:`anyio.wait_readable`/:func:`anyio.wait_writable` do, without
+        their backend lookup: on trio, trio's own wait (its epoll registration
+        stays between waits); on asyncio, a future that a reader/writer
+        callback completes, which aclose() completes with False instead.
+        """
+        fd = self._fd
+        if _sniffio_local.name == "trio":
+            lowlevel = sys.modules["trio"].lowlevel
+            try:
+                if writing:
+                    await lowlevel.wait_writable(fd)
+                else:
+                    await lowlevel.wait_readable(fd)
+            except sys.modules["trio"].ClosedResourceError:
+                raise ClosedResourceError from None
+            except sys.modules["trio"].BusyResourceError:  # someone else waits on fileno()
+                raise anyio.BusyResourceError("writing to" if writing else "reading from") from None
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        if writing:
+            add, remove = loop.add_writer, loop.remove_writer
+        else:
+            add, remove = loop.add_reader, loop.remove_reader
+        try:
+            add(fd, _set_ready, fut)
+        except NotImplementedError:  # pragma: no cover - a loop without add_reader
+            await (anyio.wait_writable(fd) if writing else anyio.wait_readable(fd))
+            return
+        entry = (fut, remove)
+        if writing:
+            self._write_wait = entry
+        else:
+            self._read_wait = entry
+        try:
+            ready = await fut
+        finally:
+            # aclose() took our entry (and removed the callback) if it ran: the
+            # descriptor may be closed, even reused, by now.
+            if writing:
+                if self._write_wait is entry:
+                    self._write_wait = None
+                    remove(fd)
+            elif self._read_wait is entry:
+                self._read_wait = None
+                remove(fd)
+        if not ready:
+            raise ClosedResourceError
 
     # -- the thread strategy ------------------------------------------------
 
@@ -711,7 +773,14 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         # Mark closed, wake the waiters, close: no checkpoint in between.
         self._closed = True
         if self._poll:
-            anyio.notify_closing(self._fd)
+            for entry in (self._read_wait, self._write_wait):
+                if entry is not None:
+                    fut, remove = entry
+                    remove(self._fd)
+                    if not fut.done():
+                        fut.set_result(False)
+            self._read_wait = self._write_wait = None
+            anyio.notify_closing(self._fd)  # trio's waiters (and any of anyio's)
             self._mq.close()
             return
         for scope in list(self._waiters):

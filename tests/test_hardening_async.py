@@ -10,7 +10,6 @@ was sent.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,8 +22,9 @@ from conftest import MakeAsyncQueue, MakeQueue, unique_name
 
 from anyposixmq import PRIORITY_MAX, AsyncMessageQueue, Message, MessageQueue
 
-#: Rounds of the close-mid-stream tests (raise it to hunt for rare races).
-ROUNDS = int(os.environ.get("ANYPOSIXMQ_CLOSE_ROUNDS", "3"))
+#: Rounds of the close-mid-stream tests: a few in every run, many more (to
+#: catch rare races) in ``nox -s stress``.
+ROUNDS = [*range(3), *(pytest.param(i, marks=pytest.mark.stress) for i in range(3, 40))]
 
 
 def _settle(mq: MessageQueue, expected: int, timeout: float = 3.0) -> list[Message]:
@@ -40,7 +40,7 @@ def _settle(mq: MessageQueue, expected: int, timeout: float = 3.0) -> list[Messa
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("round_", range(ROUNDS))
+@pytest.mark.parametrize("round_", ROUNDS)
 async def test_closed_mid_receive_loses_nothing(
     make_async_queue: MakeAsyncQueue, make_queue: MakeQueue, round_: int
 ) -> None:
@@ -99,7 +99,7 @@ async def test_closed_mid_receive_loses_nothing(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("round_", range(ROUNDS))
+@pytest.mark.parametrize("round_", ROUNDS)
 async def test_closed_mid_send_sends_nothing_it_denies(
     make_async_queue: MakeAsyncQueue, make_queue: MakeQueue, round_: int
 ) -> None:

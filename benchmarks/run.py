@@ -52,6 +52,29 @@ def chart(doc: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def rst_tables(doc: dict[str, Any]) -> str:
+    """The measurements and targets of a run as reST list-tables (for docs/performance.rst)."""
+    lines = [".. list-table:: Medians of the rounds", "   :header-rows: 1", ""]
+    lines += ["   * - row", "     - implementation", "     - median"]
+    for m in doc["measurements"]:
+        if m["error"]:
+            value = "n/a"
+        else:
+            value = ", ".join(_bench._FORMATS[k].format(v) for k, v in m["median"].items())
+        lines += [f"   * - {m['row']}", f"     - {m['impl']}", f"     - {value}"]
+    lines += ["", ".. list-table:: Targets", "   :header-rows: 1", ""]
+    lines += ["   * - ratio", "     - measured", "     - target", "     - holds"]
+    for t in doc["targets"]:
+        got = "n/a"
+        if t["ratio"] is not None:
+            got = f"{t['ratio']:.2f}x"
+        elif t.get("value") is not None:
+            got = f"{t['value']:.2f}"
+        ok = {True: "yes", False: "**no**", None: "n/a"}[t["ok"]]
+        lines += [f"   * - {t['label']}", f"     - {got}", f"     - {t['target']}", f"     - {ok}"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (default 7)")
@@ -63,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-chart", action="store_true", help="skip the PNG (no matplotlib needed)"
     )
+    parser.add_argument("--rst", type=Path, help="also write the tables as reST there")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -74,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         build_dir=HERE / "_build",
         json_path=str(args.json),
     )
+    if args.rst:
+        args.rst.write_text(rst_tables(doc))
+        print(f"reST tables written to {args.rst}")
     if not args.no_chart:
         args.png.parent.mkdir(parents=True, exist_ok=True)
         chart(doc, args.png)

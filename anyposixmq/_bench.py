@@ -64,8 +64,8 @@ class Sizes:
     memory: int
 
 
-#: ``anyposixmq bench``: about 20 s on a 2-core machine.
-SHORT = Sizes(pairs=30_000, stream=40_000, pingpong=2_000, warmup=200, cancels=5, memory=1_000_000)
+#: ``anyposixmq bench``: about 25 s on a 2-core machine (3 rounds).
+SHORT = Sizes(pairs=20_000, stream=30_000, pingpong=1_500, warmup=200, cancels=5, memory=400_000)
 #: ``nox -s bench``.
 FULL = Sizes(
     pairs=150_000, stream=150_000, pingpong=8_000, warmup=500, cancels=10, memory=1_000_000
@@ -526,7 +526,7 @@ WORKLOADS = {
     "B4": "ping-pong round trip between two processes on one CPU, 64 B",
     "B5": "same as B3, thread strategy, asyncio",
     "B5c": "thread strategy: cancel a waiting receive",
-    "M": "consumer RSS after 10% and 100% of 1M messages",
+    "M": "consumer RSS after 10% and 100% of its messages (1M; 400k in the short run)",
 }
 
 TARGETS = [

@@ -727,21 +727,14 @@ def format_table(doc: dict[str, Any]) -> str:
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
-    import anyio
+    from importlib import metadata
 
-    from . import __version__
-
-    versions = {
-        "anyposixmq": __version__,
-        "anyio": anyio.__version__ if hasattr(anyio, "__version__") else "?",
-    }
-    for mod in ("posix_ipc", "trio", "uvloop", "cffi"):
+    versions = {}
+    for dist in ("anyposixmq", "anyio", "cffi", "posix_ipc", "trio", "uvloop"):
         try:
-            versions[mod] = str(
-                getattr(__import__(mod), "__version__", getattr(__import__(mod), "VERSION", "?"))
-            )
-        except ImportError:
-            versions[mod] = "not installed"
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),

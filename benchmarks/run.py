@@ -55,13 +55,21 @@ def chart(doc: dict[str, Any], path: Path) -> None:
 def rst_tables(doc: dict[str, Any]) -> str:
     """The measurements and targets of a run as reST list-tables (for docs/performance.rst)."""
     lines = [".. list-table:: Medians of the rounds", "   :header-rows: 1", ""]
-    lines += ["   * - row", "     - implementation", "     - median"]
+    lines += ["   * - row", "     - workload", "     - implementation", "     - median"]
+    last = None
     for m in doc["measurements"]:
         if m["error"]:
             value = "n/a"
         else:
             value = ", ".join(_bench._FORMATS[k].format(v) for k, v in m["median"].items())
-        lines += [f"   * - {m['row']}", f"     - {m['impl']}", f"     - {value}"]
+        workload = m["workload"] if m["row"] != last else ""
+        last = m["row"]
+        lines += [
+            f"   * - {m['row']}",
+            f"     - {workload}".rstrip(),
+            f"     - {m['impl']}",
+            f"     - {value}",
+        ]
     lines += ["", ".. list-table:: Targets", "   :header-rows: 1", ""]
     lines += ["   * - ratio", "     - measured", "     - target", "     - holds"]
     for t in doc["targets"]:

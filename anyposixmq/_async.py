@@ -34,6 +34,7 @@ import math
 import sys
 import threading
 import types
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Literal, TypeVar
@@ -107,9 +108,65 @@ def checkpoint() -> Awaitable[None]:
     return _asyncio_checkpoint()
 
 
-def _set_ready(fut: asyncio.Future[bool]) -> None:
-    if not fut.done():
-        fut.set_result(True)
+class _Watch:
+    """An asyncio reader or writer callback on the queue's descriptor that
+    outlives one wait.
+
+    Adding and removing a callback costs two ``epoll_ctl`` calls and the
+    loop's bookkeeping, and a queue that runs empty after each message
+    (request and reply) waits once a message: so the callback stays between
+    waits.  Readiness is level-triggered, so a callback left while messages
+    are taken without waiting would run on every loop iteration: it removes
+    itself when it fires twice in a row with nobody waiting (once may be a
+    readiness already consumed by the task it just woke).  aclose() removes it.
+    """
+
+    __slots__ = ("active", "fd", "idle", "loop", "remove", "waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, writing: bool) -> None:
+        self.loop = loop
+        self.fd = fd
+        self.waiter: asyncio.Future[bool] | None = None
+        self.idle = False
+        if writing:
+            add, self.remove = loop.add_writer, loop.remove_writer
+        else:
+            add, self.remove = loop.add_reader, loop.remove_reader
+        add(fd, self._fire)  # NotImplementedError where the loop cannot
+        self.active = True
+
+    def _fire(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.idle = False
+            if not waiter.done():
+                waiter.set_result(True)
+        elif self.idle:
+            self.stop()
+        else:
+            self.idle = True
+
+    def stop(self) -> None:
+        if self.active:
+            self.active = False
+            if not self.loop.is_closed():
+                self.remove(self.fd)
+
+
+def _stop_watches(watches: list[_Watch | None]) -> None:
+    """Remove the callbacks of an object collected without aclose()."""
+    for watch in watches:
+        if watch is None or not watch.active:
+            continue
+        loop = watch.loop
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if here or not loop.is_running():
+            watch.stop()
+        else:  # collected in another thread: best effort
+            loop.call_soon_threadsafe(watch.stop)
 
 
 def _pick_strategy(strategy: object) -> bool:
@@ -271,10 +328,9 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         # anyio locks bind to the event loop that first needs them: made lazily.
         self._read_lock: anyio.Lock | None = None
         self._write_lock: anyio.Lock | None = None
-        # The asyncio wait in each direction (one at a time, by the locks):
-        # its future and how to remove its callback, for aclose().
-        self._read_wait: tuple[asyncio.Future[bool], Callable[[int], object]] | None = None
-        self._write_wait: tuple[asyncio.Future[bool], Callable[[int], object]] | None = None
+        # asyncio's callbacks on the descriptor, [read, write] (one waiter at a
+        # time in each direction, by the locks).
+        self._watches: list[_Watch | None] = [None, None]
         # The thread strategy's state.
         self._stash: deque[Message] = deque()
         self._stash_lock = threading.Lock()  # guards _stash, _workers, _finalized
@@ -539,8 +595,8 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
 
         What :func:`anyio.wait_readable`/:func:`anyio.wait_writable` do, without
         their backend lookup: on trio, trio's own wait (its epoll registration
-        stays between waits); on asyncio, a future that a reader/writer
-        callback completes, which aclose() completes with False instead.
+        stays between waits); on asyncio, a future that this object's
+        :class:`_Watch` completes (aclose() completes it with False instead).
         """
         fd = self._fd
         if _sniffio_local.name == "trio":
@@ -556,33 +612,29 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
                 raise anyio.BusyResourceError("writing to" if writing else "reading from") from None
             return
         loop = asyncio.get_running_loop()
+        watches = self._watches
+        watch = watches[writing]
+        if watch is None or not watch.active or watch.loop is not loop:
+            if watch is not None:
+                watch.stop()
+            elif watches[not writing] is None:
+                # An object dropped without aclose() must not leave a callback
+                # on a descriptor number that the next open file will reuse.
+                weakref.finalize(self, _stop_watches, watches)
+            try:
+                watch = _Watch(loop, fd, writing)
+            except NotImplementedError:  # pragma: no cover - a loop without add_reader
+                await (anyio.wait_writable(fd) if writing else anyio.wait_readable(fd))
+                return
+            watches[writing] = watch
         fut: asyncio.Future[bool] = loop.create_future()
-        if writing:
-            add, remove = loop.add_writer, loop.remove_writer
-        else:
-            add, remove = loop.add_reader, loop.remove_reader
-        try:
-            add(fd, _set_ready, fut)
-        except NotImplementedError:  # pragma: no cover - a loop without add_reader
-            await (anyio.wait_writable(fd) if writing else anyio.wait_readable(fd))
-            return
-        entry = (fut, remove)
-        if writing:
-            self._write_wait = entry
-        else:
-            self._read_wait = entry
+        watch.waiter = fut
+        watch.idle = False
         try:
             ready = await fut
         finally:
-            # aclose() took our entry (and removed the callback) if it ran: the
-            # descriptor may be closed, even reused, by now.
-            if writing:
-                if self._write_wait is entry:
-                    self._write_wait = None
-                    remove(fd)
-            elif self._read_wait is entry:
-                self._read_wait = None
-                remove(fd)
+            if watch.waiter is fut:
+                watch.waiter = None
         if not ready:
             raise ClosedResourceError
 
@@ -773,13 +825,13 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         # Mark closed, wake the waiters, close: no checkpoint in between.
         self._closed = True
         if self._poll:
-            for entry in (self._read_wait, self._write_wait):
-                if entry is not None:
-                    fut, remove = entry
-                    remove(self._fd)
-                    if not fut.done():
-                        fut.set_result(False)
-            self._read_wait = self._write_wait = None
+            for watch in self._watches:
+                if watch is not None:
+                    waiter = watch.waiter
+                    watch.stop()
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(False)
+            self._watches[:] = [None, None]
             anyio.notify_closing(self._fd)  # trio's waiters (and any of anyio's)
             self._mq.close()
             return

@@ -16,6 +16,7 @@ producer and the echo side of a ping-pong run in child processes
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import itertools
 import json
@@ -801,6 +802,9 @@ def run(*, rounds: int = 3, json_path: str | None = None) -> int:
     """
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, not {rounds}")
+    if json_path is not None and not Path(json_path).resolve().parent.is_dir():
+        # Before the measurements, not after them.
+        raise FileNotFoundError(errno.ENOENT, "no such directory", str(Path(json_path).parent))
     sources = default_c_sources()
     build_dir = sources.parent / "_build" if sources is not None else Path("/nonexistent")
     doc = run_suite(

@@ -18,7 +18,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 from . import __version__
-from ._limits import PRIORITY_MAX, SystemLimits, limits, list_queues, queue_cost
+from ._limits import (
+    PRIORITY_MAX,
+    SystemLimits,
+    limits,
+    list_queues,
+    queue_cost,
+    rlimit_msgqueue,
+)
 from ._sync import MessageQueue, unlink
 from ._types import Message
 
@@ -233,18 +240,6 @@ def cmd_rm(args: argparse.Namespace) -> int:
     return status
 
 
-def _rlimit_hard() -> int | None:
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        return None
-    which = getattr(resource, "RLIMIT_MSGQUEUE", None)
-    if which is None:
-        return None
-    hard = resource.getrlimit(which)[1]
-    return None if hard == resource.RLIM_INFINITY else hard
-
-
 def _show(value: int | None) -> str:
     return "not reported" if value is None else f"{value:,}"
 
@@ -292,7 +287,7 @@ _HOW_TO_RAISE = [
 def cmd_limits(args: argparse.Namespace) -> int:
     """Print the live system limits and what they mean in practice."""
     lim = limits()
-    hard = _rlimit_hard()
+    hard = rlimit_msgqueue(hard=True)
     if args.json:
         record = {
             "msg_max": lim.msg_max,

@@ -52,7 +52,8 @@ def _read_proc(name: str) -> int | None:
         return None
 
 
-def _rlimit_msgqueue() -> int | None:
+def rlimit_msgqueue(*, hard: bool = False) -> int | None:
+    """The soft (or *hard*) RLIMIT_MSGQUEUE in bytes; None where unlimited or unknown."""
     try:
         import resource
     except ImportError:  # pragma: no cover - not POSIX
@@ -60,8 +61,8 @@ def _rlimit_msgqueue() -> int | None:
     which = getattr(resource, "RLIMIT_MSGQUEUE", None)
     if which is None:
         return None
-    soft = resource.getrlimit(which)[0]
-    return None if soft == resource.RLIM_INFINITY else soft
+    value = resource.getrlimit(which)[1 if hard else 0]
+    return None if value == resource.RLIM_INFINITY else value
 
 
 def limits() -> SystemLimits:
@@ -76,7 +77,7 @@ def limits() -> SystemLimits:
         msgsize_default=_read_proc("msgsize_default"),
         queues_max=_read_proc("queues_max"),
         priority_max=PRIORITY_MAX,
-        rlimit_msgqueue=_rlimit_msgqueue(),
+        rlimit_msgqueue=rlimit_msgqueue(),
     )
 
 

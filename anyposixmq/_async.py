@@ -14,9 +14,11 @@ asyncio cancellation alike.
 Two ways to wait:
 
 ``poll``
-    ``anyio.wait_readable``/``wait_writable`` on the queue's descriptor.  Only
-    one task may wait on a descriptor in each direction, so waiters of one
-    direction take turns through an :class:`anyio.Lock`.
+    Readiness of the queue's descriptor: ``trio.lowlevel.wait_readable``/
+    ``wait_writable`` on trio; on asyncio, a reader/writer callback that stays
+    registered between waits (:class:`_Watch`).  Only one task may wait on a
+    descriptor in each direction, so waiters of one direction take turns
+    through an :class:`anyio.Lock`.
 ``thread``
     For platforms whose descriptor cannot be polled.  A worker thread waits in
     short C-level timed slices.  A receiving worker puts what it got into a

@@ -242,9 +242,8 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
     *nonblocking*: this object always opens its own ``O_NONBLOCK``
     descriptor), plus:
 
-    :param strategy: how to wait: ``"poll"`` watches the descriptor with
-        :func:`anyio.wait_readable`/:func:`anyio.wait_writable` (Linux,
-        FreeBSD, DragonFly); ``"thread"`` waits in worker threads (any
+    :param strategy: how to wait: ``"poll"`` watches the descriptor in the
+        event loop (Linux, FreeBSD, DragonFly); ``"thread"`` waits in worker threads (any
         platform); ``"auto"`` picks ``"poll"`` where the platform can.
     :raises ValueError: an unknown *strategy*, or ``"poll"`` where the
         descriptor cannot be polled; the errors of :class:`MessageQueue`.

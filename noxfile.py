@@ -59,7 +59,7 @@ def typecheck(session: nox.Session) -> None:
     session.install(
         ".[trio,uvloop]", *TEST_DEPS, *nox.project.dependency_groups(PYPROJECT, "typecheck")
     )
-    session.run("mypy", "anyposixmq", "tests", "noxfile.py")
+    session.run("mypy", "anyposixmq", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._children import PACKAGE_HOME, module_command
 from ._sync import MessageQueue, unlink
 
 #: Message sizes and queue capacity of the workloads (DESIGN.md).
@@ -133,12 +134,16 @@ def _scratch_queue(size: int = STREAM_SIZE) -> Iterator[str]:
 
 
 def _child_command(*args: object) -> list[str]:
-    return [sys.executable, "-m", "anyposixmq._bench", *map(str, args)]
+    return module_command("anyposixmq._bench", *args)
 
 
 def _spawn(cmd: Sequence[object]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [str(c) for c in cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=PACKAGE_HOME,
     )
 
 

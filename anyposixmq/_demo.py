@@ -18,9 +18,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from ._children import PACKAGE_HOME, module_command
 from ._sync import MessageQueue, unlink
 from ._types import Message
 
@@ -33,9 +33,6 @@ SHOWN_PER_PRODUCER = 2
 TIMEOUT = 0.25
 #: A producer gives up when the queue stays full this long (the consumer is gone).
 PRODUCER_PATIENCE = 30.0
-
-
-_PACKAGE_HOME = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -84,11 +81,8 @@ def _in_order(messages: list[Message], per_producer: int) -> bool:
 async def _produce(name: str, priority: int, count: int) -> None:
     import anyio
 
-    command = [sys.executable, "-m", "anyposixmq._demo", name, str(priority), str(count)]
-    # ``-m`` puts the working directory first on sys.path: run where this
-    # package was imported from, so that a source checkout in the working
-    # directory (without its compiled binding) cannot shadow it.
-    await anyio.run_process(command, stdout=None, check=True, cwd=_PACKAGE_HOME)
+    command = module_command("anyposixmq._demo", name, priority, count)
+    await anyio.run_process(command, stdout=None, check=True, cwd=PACKAGE_HOME)
 
 
 async def _showcase(name: str, per_producer: int, backend: str) -> Report:

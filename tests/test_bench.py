@@ -7,7 +7,10 @@ samples.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from conftest import MakeQueue
 
 from anyposixmq import _bench
 
@@ -77,3 +80,19 @@ def test_run_refuses_bad_arguments_before_measuring() -> None:
         _bench.run(rounds=0)
     with pytest.raises(FileNotFoundError):
         _bench.run(json_path="/nonexistent-dir/results.json")
+
+
+def test_children_import_the_package_they_were_started_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_queue: MakeQueue
+) -> None:
+    # A source checkout in the working directory has no compiled binding: a
+    # child started with ``python -m`` from there would import it and die,
+    # and the consumer would wait for its messages forever.
+    broken = tmp_path / "anyposixmq"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('not the installed package')\n")
+    monkeypatch.chdir(tmp_path)
+    mq = make_queue(max_message_size=_bench.STREAM_SIZE)
+    with _bench._child(_bench._child_command("produce", mq.name, 3, _bench.STREAM_SIZE)) as proc:
+        _bench._finish(proc, timeout=30)
+    assert list(mq.drain()) == [(b"x" * _bench.STREAM_SIZE, 0)] * 3

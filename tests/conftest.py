@@ -16,8 +16,15 @@ import pytest
 import uvloop
 
 import anyposixmq
+from anyposixmq._children import PACKAGE_HOME
 
 _counter = itertools.count()
+
+#: Where child interpreters run: where the package under test was imported
+#: from.  ``python -m``/``-c`` put the working directory first on sys.path,
+#: and a source checkout there (without its compiled binding, as in a fresh
+#: clone tested against an installed package) must not shadow the package.
+CHILD_CWD = PACKAGE_HOME
 
 
 def unique_name(tag: str = "t") -> str:

@@ -20,17 +20,12 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from conftest import MakeQueue, unique_name
+from conftest import CHILD_CWD, MakeQueue, unique_name
 
 import anyposixmq
 from anyposixmq._limits import queue_cost
 
 COMMAND = [sys.executable, "-m", "anyposixmq"]
-#: Children run here: ``-m`` and ``-c`` put the working directory first on
-#: sys.path, and a source checkout there (without its compiled binding, as in
-#: a fresh clone tested against an installed package) must not shadow the
-#: package these tests import.
-PACKAGE_HOME = Path(anyposixmq.__file__).resolve().parent.parent
 
 
 def cli(
@@ -43,7 +38,7 @@ def cli(
         capture_output=True,
         timeout=timeout,
         check=False,
-        cwd=PACKAGE_HOME,
+        cwd=CHILD_CWD,
     )
 
 
@@ -53,7 +48,7 @@ def start(*args: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
-        cwd=PACKAGE_HOME,
+        cwd=CHILD_CWD,
     )
 
 
@@ -150,7 +145,7 @@ def test_console_script_runs() -> None:
     if script is None:
         pytest.skip("the anyposixmq console script is not installed next to this Python")
     result = subprocess.run(
-        [script, "--version"], capture_output=True, timeout=30, check=False, cwd=PACKAGE_HOME
+        [script, "--version"], capture_output=True, timeout=30, check=False, cwd=CHILD_CWD
     )
     assert result.returncode == 0
     assert result.stdout.startswith(b"anyposixmq ")
@@ -467,7 +462,7 @@ def test_list_not_mounted() -> None:
         args = ["unshare", "-m", "sh", "-c", script, "sh", *COMMAND, "list"]
     else:
         args = [*COMMAND, "list"]
-    result = subprocess.run(args, capture_output=True, timeout=30, check=False, cwd=PACKAGE_HOME)
+    result = subprocess.run(args, capture_output=True, timeout=30, check=False, cwd=CHILD_CWD)
     assert result.returncode == 1
     line = one_error_line(result)
     assert "not mounted" in line
@@ -492,7 +487,7 @@ def test_list_in_private_namespace() -> None:
         capture_output=True,
         timeout=60,
         check=False,
-        cwd=PACKAGE_HOME,
+        cwd=CHILD_CWD,
     )
     if result.returncode == 99:
         pytest.skip(f"cannot mount mqueuefs: {result.stderr.decode().strip()}")
@@ -550,7 +545,7 @@ def test_limits_follow_a_lowered_rlimit() -> None:
         "sys.exit(main(['limits']))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False, cwd=PACKAGE_HOME
+        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False, cwd=CHILD_CWD
     )
     assert result.returncode == 0, result.stderr
     assert b"so 3 of them fit in RLIMIT_MSGQUEUE" in result.stdout
@@ -706,7 +701,7 @@ def test_demo_error_removes_its_queue() -> None:
             capture_output=True,
             timeout=120,
             check=False,
-            cwd=PACKAGE_HOME,
+            cwd=CHILD_CWD,
         )
         assert result.returncode == 1
         err = result.stderr.decode()
@@ -772,7 +767,7 @@ def run_main_with(setup: str, *args: str) -> subprocess.CompletedProcess[bytes]:
         f"sys.exit(main({list(args)!r}))\n"
     )
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False, cwd=PACKAGE_HOME
+        [sys.executable, "-c", code], capture_output=True, timeout=30, check=False, cwd=CHILD_CWD
     )
 
 

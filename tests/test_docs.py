@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CHILD_CWD
 
 import anyposixmq
 from anyposixmq._cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_HOME = Path(anyposixmq.__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 #: The pages whose examples are tested here (the others test their own).
@@ -117,7 +117,7 @@ def run_example(code: str) -> str:
             check=False,
             # Not the checkout: ``-c`` puts the working directory first on
             # sys.path, and the package under test may be an installed one.
-            cwd=PACKAGE_HOME,
+            cwd=CHILD_CWD,
         )
     finally:
         for name in renamed:
@@ -206,7 +206,7 @@ def test_example_queues_are_renamed_and_removed() -> None:
         capture_output=True,
         check=False,
         timeout=60,
-        cwd=PACKAGE_HOME,
+        cwd=CHILD_CWD,
     )
     # Had the example used "/jobs" itself, it would still be there.
     assert b"FileNotFoundError" in result.stderr

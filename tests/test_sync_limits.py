@@ -14,15 +14,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import unique_name
+from conftest import CHILD_CWD, unique_name
 
 import anyposixmq
 from anyposixmq import _limits
-
-# Child interpreters run outside the source tree: with the working directory
-# first on their sys.path they would import ./anyposixmq, which has no compiled
-# binding when the package is installed rather than built in place.
-CHILD_CWD = "/"
 
 PROC = Path("/proc/sys/fs/mqueue")
 

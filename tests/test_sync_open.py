@@ -13,15 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import MakeQueue, unique_name
+from conftest import CHILD_CWD, MakeQueue, unique_name
 
 import anyposixmq
 from anyposixmq import _sync
-
-# Child interpreters run outside the source tree: with the working directory
-# first on their sys.path they would import ./anyposixmq, which has no compiled
-# binding when the package is installed rather than built in place.
-CHILD_CWD = "/"
 
 
 class _NoSystemCalls:

@@ -327,8 +327,8 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         self._closed = False
         self._fd = mq.fileno() if poll else -1
         # anyio locks bind to the event loop that first needs them: made lazily.
-        self._read_lock: anyio.Lock | None = None
-        self._write_lock: anyio.Lock | None = None
+        # Waiters of one direction take turns (index: writing).
+        self._wait_locks: list[anyio.Lock | None] = [None, None]
         # asyncio's callbacks on the descriptor, [read, write] (one waiter at a
         # time in each direction, by the locks).
         self._watches: list[_Watch | None] = [None, None]
@@ -427,7 +427,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
                 msg = mq._try_receive()
                 if msg is not None:
                     return msg
-                await self._wait_readable()
+                await self._wait_ready(False)
         while True:
             if self._closed:
                 raise ClosedResourceError
@@ -459,7 +459,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
                 got = mq._try_receive_into(buffer)
                 if got is not None:
                     return got
-                await self._wait_readable()
+                await self._wait_ready(False)
         while True:
             if self._closed:
                 raise ClosedResourceError
@@ -496,7 +496,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
                 msgs = mq._try_receive_many(max_messages)
                 if msgs:
                     return msgs
-                await self._wait_readable()
+                await self._wait_ready(False)
         while True:
             if self._closed:
                 raise ClosedResourceError
@@ -520,15 +520,16 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
             raise WouldBlock
         return msg
 
-    async def _wait_readable(self) -> None:
-        lock = self._read_lock
+    async def _wait_ready(self, writing: bool) -> None:
+        """Wait for room (*writing*) or a message; one waiter per direction at a time."""
+        lock = self._wait_locks[writing]
         if lock is None:
-            lock = self._read_lock = anyio.Lock(fast_acquire=True)
+            lock = self._wait_locks[writing] = anyio.Lock(fast_acquire=True)
         async with lock:
             # Checked after the lock: aclose() may have run while we queued for it.
             if self._closed:
                 raise ClosedResourceError
-            await self._wait_fd(False)
+            await self._wait_fd(writing)
 
     # -- sending ------------------------------------------------------------
 
@@ -556,7 +557,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
                 if mq._wait_send(buf, n, prio, 0.0):  # a timeout of 0: one attempt
                     return
                 if self._poll:
-                    await self._wait_writable()
+                    await self._wait_ready(True)
                 elif await self._thread_send(buf, n, prio):
                     return
         finally:
@@ -581,15 +582,6 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
                 ffi.release(buf)
         if not sent:
             raise WouldBlock
-
-    async def _wait_writable(self) -> None:
-        lock = self._write_lock
-        if lock is None:
-            lock = self._write_lock = anyio.Lock(fast_acquire=True)
-        async with lock:
-            if self._closed:
-                raise ClosedResourceError
-            await self._wait_fd(True)
 
     async def _wait_fd(self, writing: bool) -> None:
         """Wait until the descriptor polls ready; ClosedResourceError if aclose() ran.

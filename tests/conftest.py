@@ -7,6 +7,7 @@ fixtures unlink them even when the test fails.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ import pytest
 import uvloop
 
 import anyposixmq
+from anyposixmq import _sync
 from anyposixmq._children import PACKAGE_HOME
 
 _counter = itertools.count()
@@ -128,3 +130,24 @@ def make_async_queue(strategy: str) -> Iterator[MakeAsyncQueue]:
         q._mq.close()  # the event loop is gone: close the core directly
     for name in names:
         anyposixmq.unlink(name, missing_ok=True)
+
+
+class _NoSystemCalls:
+    """Stands in for the C binding: any use of it fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a system call ({name}) was made before the arguments were checked")
+
+
+@pytest.fixture
+def no_syscalls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail the test if MessageQueue makes any system call meanwhile."""
+    # Queues of earlier tests must not be finalised (a real call) meanwhile.
+    gc.collect()
+    gc.disable()
+    monkeypatch.setattr(_sync, "lib", _NoSystemCalls())
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        gc.enable()

@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import MakeQueue, unique_name
 
 import anyposixmq
-from anyposixmq import _sync
-
-
-class _NoSystemCalls:
-    """Stands in for the C binding: any use of it fails the test."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"a system call ({name}) was made before the arguments were checked")
-
-
-@pytest.fixture
-def no_syscalls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Queues of earlier tests must not be finalised (a real call) meanwhile.
-    gc.collect()
-    gc.disable()
-    monkeypatch.setattr(_sync, "lib", _NoSystemCalls())
-    try:
-        yield
-    finally:
-        monkeypatch.undo()
-        gc.enable()
 
 
 def test_leading_slash_is_added(make_queue: MakeQueue) -> None:

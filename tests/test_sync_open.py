@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import errno
-import gc
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,24 +15,6 @@ from conftest import CHILD_CWD, MakeQueue, unique_name
 
 import anyposixmq
 from anyposixmq import _sync
-
-
-class _NoSystemCalls:
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"a system call ({name}) was made before the arguments were checked")
-
-
-@pytest.fixture
-def no_syscalls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Queues of earlier tests must not be finalised (a real call) meanwhile.
-    gc.collect()
-    gc.disable()
-    monkeypatch.setattr(_sync, "lib", _NoSystemCalls())
-    try:
-        yield
-    finally:
-        monkeypatch.undo()
-        gc.enable()
 
 
 def test_create_then_open_existing(make_queue: MakeQueue, queue_name: str) -> None:

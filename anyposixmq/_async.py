@@ -31,6 +31,7 @@ Two ways to wait:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import math
 import sys
@@ -69,10 +70,14 @@ _PUT_BACK_TIMEOUT: Final = 5.0
 
 
 try:
-    # Trio depends on sniffio and names itself in its thread-local while it runs.
+    # Trio depends on sniffio and names itself there while its tasks run: in
+    # sniffio's thread-local (recent trio, guest mode included) or in its
+    # context variable (older trio).
+    from sniffio import current_async_library_cvar as _sniffio_cvar
     from sniffio import thread_local as _sniffio_local
 except ImportError:  # pragma: no cover - no sniffio, so no trio: asyncio it is
     _sniffio_local = types.SimpleNamespace(name=None)  # type: ignore[assignment]
+    _sniffio_cvar = contextvars.ContextVar("no_sniffio", default=None)
 
 _trio_checkpoint: Callable[[], Awaitable[None]] | None = None
 
@@ -93,19 +98,22 @@ def _load_trio_checkpoint() -> Callable[[], Awaitable[None]]:
     return _trio_checkpoint
 
 
+def _on_trio() -> bool:
+    """Whether the running task is trio's (anyio's only other backend is asyncio)."""
+    return _sniffio_local.name == "trio" or _sniffio_cvar.get() == "trio"
+
+
 def checkpoint() -> Awaitable[None]:
     """:func:`anyio.lowlevel.checkpoint`, without its per-call backend lookup.
 
     The same checkpoint anyio uses (``trio.lowlevel.checkpoint`` on trio,
     ``asyncio.sleep(0)`` on asyncio), picked with one cheap test: on a queue
     consumer it is most of the cost of a message.  Trio names itself in
-    sniffio's thread-local (guest mode included) while its tasks run; anyio
-    has only one other backend, asyncio, so there is no need to ask asyncio
-    for its running loop (a ``getpid()`` system call each time on 3.11).
-    :meth:`AsyncMessageQueue.receive` and :meth:`~AsyncMessageQueue.receive_many`
-    inline this test.
+    sniffio while its tasks run; anyio has only one other backend, asyncio,
+    so there is no need to ask asyncio for its running loop (a ``getpid()``
+    system call each time on 3.11).
     """
-    if _sniffio_local.name == "trio":
+    if _on_trio():
         return (_trio_checkpoint or _load_trio_checkpoint())()
     return _asyncio_checkpoint()
 
@@ -401,10 +409,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         :raises anyio.ClosedResourceError: the object was closed (also while waiting).
         :raises OSError: (``EBADF``) the queue was not opened for reading.
         """
-        if _sniffio_local.name == "trio":  # checkpoint(), inlined
-            await (_trio_checkpoint or _load_trio_checkpoint())()
-        else:
-            await _asyncio_checkpoint()
+        await checkpoint()
         if self._poll and not self._closed:
             msg = self._mq._try_receive()
             if msg is not None:
@@ -484,10 +489,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
             raise TypeError(f"max_messages must be an int, not {type(max_messages).__name__}")
         if max_messages < 1:
             raise ValueError(f"max_messages must be at least 1, not {max_messages}")
-        if _sniffio_local.name == "trio":  # checkpoint(), inlined
-            await (_trio_checkpoint or _load_trio_checkpoint())()
-        else:
-            await _asyncio_checkpoint()
+        await checkpoint()
         if self._poll:
             mq = self._mq
             while True:
@@ -592,7 +594,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         :class:`_Watch` completes (aclose() completes it with False instead).
         """
         fd = self._fd
-        if _sniffio_local.name == "trio":
+        if _on_trio():
             lowlevel = sys.modules["trio"].lowlevel
             try:
                 if writing:

@@ -10,6 +10,7 @@ import array
 import os
 import sys
 import textwrap
+import types
 from typing import Any
 
 import anyio
@@ -321,6 +322,35 @@ async def test_fail_after_and_move_on_after(make_async_queue: MakeAsyncQueue) ->
     assert full.receive_nowait() == (b"fills it", 0)
     with pytest.raises(anyio.WouldBlock):
         full.receive_nowait()  # the timed-out send did not send
+
+
+@pytest.mark.parametrize("anyio_backend", TRIO_BACKENDS)
+async def test_trio_that_names_itself_only_in_sniffios_context_variable(
+    make_async_queue: MakeAsyncQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Trio before 0.23 sets sniffio's context variable, not its thread-local:
+    # taking it for asyncio would yield a bare None to trio's scheduler.
+    import sniffio
+    import trio
+
+    from anyposixmq import _async
+
+    monkeypatch.setattr(_async, "_sniffio_local", types.SimpleNamespace(name=None))
+    token = sniffio.current_async_library_cvar.set("trio")
+    try:
+        q = make_async_queue()
+        async with trio.open_nursery() as nursery:
+
+            async def later() -> None:
+                await trio.sleep(0.05)
+                await q.send(b"woken", 2)
+
+            nursery.start_soon(later)
+            assert await q.receive() == (b"woken", 2)  # waits, then takes it
+        await q.send(b"now")
+        assert await q.receive_many(4) == [(b"now", 0)]
+    finally:
+        sniffio.current_async_library_cvar.reset(token)
 
 
 @pytest.mark.parametrize("anyio_backend", TRIO_BACKENDS)

@@ -26,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -243,13 +244,34 @@ def _producer(progs: dict[str, Path], name: str, n: int) -> list[object]:
     return list(_child_command("produce", name, n, STREAM_SIZE))
 
 
+def _stand_in_for_a_dead(producer: subprocess.Popen[str], name: str, done: threading.Event) -> None:
+    """Should *producer* fail, feed its consumer until it is done: the run then
+    reports the producer's error instead of waiting for its messages forever."""
+    if producer.wait() == 0:
+        return
+    with MessageQueue(name, read=False) as q:
+        filler = b"\0" * STREAM_SIZE
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                q.send(filler, timeout=0.05)
+
+
 def stream(
     progs: dict[str, Path], n: int, consume: Callable[[str, int], float]
 ) -> dict[str, float]:
     """Messages per second of *consume* fed by the producer through a capacity-10 queue."""
     with _scratch_queue() as name, _child(_producer(progs, name, n)) as producer:
-        elapsed_ns = consume(name, n)
-        _finish(producer)
+        done = threading.Event()
+        watchdog = threading.Thread(
+            target=_stand_in_for_a_dead, args=(producer, name, done), daemon=True
+        )
+        watchdog.start()
+        try:
+            elapsed_ns = consume(name, n)
+        finally:
+            done.set()
+        _finish(producer)  # raises the producer's error, if it failed
+        watchdog.join()
     return {"msgs": (n - 1) / elapsed_ns * 1e9}
 
 

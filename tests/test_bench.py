@@ -7,6 +7,7 @@ samples.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,14 @@ def test_children_import_the_package_they_were_started_from(
     with _bench._child(_bench._child_command("produce", mq.name, 3, _bench.STREAM_SIZE)) as proc:
         _bench._finish(proc, timeout=30)
     assert list(mq.drain()) == [(b"x" * _bench.STREAM_SIZE, 0)] * 3
+
+
+def test_a_failing_producer_fails_the_row_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def failing_producer(progs: object, name: str, n: int) -> list[object]:
+        return [sys.executable, "-c", "raise SystemExit('the producer failed')"]
+
+    monkeypatch.setattr(_bench, "_producer", failing_producer)
+    with pytest.raises(RuntimeError, match="the producer failed"):
+        _bench.stream({}, 1000, _bench.consume_sync)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -151,3 +154,28 @@ def no_syscalls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     finally:
         monkeypatch.undo()
         gc.enable()
+
+
+def run_in_private_mqueuefs(script: str) -> subprocess.CompletedProcess[str]:
+    """Run Python *script* in a child with mqueuefs mounted on /dev/mqueue in a
+    private mount namespace (``unshare -m``); skip the test where that cannot be."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not available to mount a private mqueuefs")
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t mqueue none /dev/mqueue"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a private mqueuefs: {probe.stderr.strip()}")
+    shell = 'mount -t mqueue none /dev/mqueue && exec "$0" -c "$1"'
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", shell, sys.executable, script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=CHILD_CWD,
+    )

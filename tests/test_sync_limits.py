@@ -7,14 +7,13 @@ import ctypes.util
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import CHILD_CWD, unique_name
+from conftest import CHILD_CWD, run_in_private_mqueuefs, unique_name
 
 import anyposixmq
 from anyposixmq import _limits
@@ -128,17 +127,6 @@ def test_list_queues_without_mqueuefs_on_this_machine() -> None:
 
 
 def test_list_queues_in_a_private_mount_namespace() -> None:
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare(1) is not available to mount a private mqueuefs")
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t mqueue none /dev/mqueue"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"cannot mount a private mqueuefs: {probe.stderr.strip()}")
     name = unique_name("list")
     script = textwrap.dedent(
         f"""
@@ -151,16 +139,8 @@ def test_list_queues_in_a_private_mount_namespace() -> None:
         print(json.dumps([before, during, after]))
         """
     )
-    shell = 'mount -t mqueue none /dev/mqueue && exec "$0" -c "$1"'
     try:
-        result = subprocess.run(
-            ["unshare", "-m", "sh", "-c", shell, sys.executable, script],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-            cwd=CHILD_CWD,
-        )
+        result = run_in_private_mqueuefs(script)
     finally:
         anyposixmq.unlink(name, missing_ok=True)
     assert result.returncode == 0, result.stderr

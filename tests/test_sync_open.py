@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 from typing import Any
 
 import pytest
-from conftest import CHILD_CWD, MakeQueue, unique_name
+from conftest import CHILD_CWD, MakeQueue, run_in_private_mqueuefs, unique_name
 
 import anyposixmq
 from anyposixmq import _sync
@@ -189,29 +188,6 @@ def test_properties_and_repr(make_queue: MakeQueue, queue_name: str) -> None:
     assert mq.capacity == 3
 
 
-def _run_as_root_in_private_mqueuefs(script: str) -> subprocess.CompletedProcess[str]:
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare(1) is not available to mount a private mqueuefs")
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t mqueue none /dev/mqueue"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"cannot mount a private mqueuefs: {probe.stderr.strip()}")
-    shell = 'mount -t mqueue none /dev/mqueue && exec "$0" -c "$1"'
-    return subprocess.run(
-        ["unshare", "-m", "sh", "-c", shell, sys.executable, script],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        cwd=CHILD_CWD,
-    )
-
-
 @pytest.mark.parametrize("mode", [0o600, 0o640, 0o604, 0o666])
 def test_mode_bits_of_a_created_queue(mode: int) -> None:
     name = unique_name("mode")
@@ -229,7 +205,7 @@ def test_mode_bits_of_a_created_queue(mode: int) -> None:
             anyposixmq.unlink({name!r})
         """
     )
-    result = _run_as_root_in_private_mqueuefs(script)
+    result = run_in_private_mqueuefs(script)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == oct(mode)
 

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from conftest import ASYNCIO_BACKENDS, TRIO_BACKENDS, MakeAsyncQueue, MakeQueue, unique_name
+from _helpers import ASYNCIO_BACKENDS, TRIO_BACKENDS, MakeAsyncQueue, MakeQueue, unique_name
 
 import anyposixmq
 from anyposixmq import AsyncMessageQueue, Message, MessageQueue

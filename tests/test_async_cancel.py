@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import anyio
 import pytest
-from conftest import ASYNCIO_BACKENDS, MakeAsyncQueue, MakeQueue
+from _helpers import ASYNCIO_BACKENDS, MakeAsyncQueue, MakeQueue
 
 from anyposixmq import AsyncMessageQueue, Message
 

@@ -10,7 +10,7 @@ import anyio
 import pytest
 import trio
 import uvloop
-from conftest import unique_name
+from _helpers import unique_name
 
 from anyposixmq import AsyncMessageQueue, unlink
 

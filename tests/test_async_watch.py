@@ -17,7 +17,7 @@ import warnings
 
 import anyio
 import pytest
-from conftest import ASYNCIO_BACKENDS, MakeAsyncQueue, unique_name
+from _helpers import ASYNCIO_BACKENDS, MakeAsyncQueue, unique_name
 
 import anyposixmq
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MakeQueue
+from _helpers import MakeQueue
 
 from anyposixmq import _bench
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from conftest import CHILD_CWD, MakeQueue, unique_name
+from _helpers import CHILD_CWD, MakeQueue, unique_name
 
 import anyposixmq
 from anyposixmq._limits import queue_cost

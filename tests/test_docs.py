@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CHILD_CWD
+from _helpers import CHILD_CWD
 
 import anyposixmq
 from anyposixmq._cli import build_parser

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CHILD_CWD, MakeQueue, unique_name
+from _helpers import CHILD_CWD, MakeQueue, unique_name
 
 import anyposixmq
 

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import pytest
 import uvloop
-from conftest import MakeAsyncQueue, MakeQueue, unique_name
+from _helpers import MakeAsyncQueue, MakeQueue, unique_name
 
 from anyposixmq import PRIORITY_MAX, AsyncMessageQueue, Message, MessageQueue
 

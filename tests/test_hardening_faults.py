@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MakeQueue, unique_name
+from _helpers import MakeQueue, unique_name
 
 import anyposixmq
 from anyposixmq import Message, MessageQueue

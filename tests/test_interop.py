@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MakeQueue
+from _helpers import MakeQueue
 
 from anyposixmq import Message, MessageQueue
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import MakeQueue, unique_name
+from _helpers import MakeQueue, unique_name
 
 import anyposixmq
 

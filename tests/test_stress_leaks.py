@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import unique_name
+from _helpers import unique_name
 
 import anyposixmq
 from anyposixmq import AsyncMessageQueue, MessageQueue

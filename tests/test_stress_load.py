@@ -258,7 +258,7 @@ class Run:
 
 @pytest.fixture
 def run(tmp_path: Path) -> Iterator[Run]:
-    from conftest import unique_name
+    from _helpers import unique_name
 
     name = unique_name("load")
     mq = anyposixmq.MessageQueue(

@@ -13,7 +13,7 @@ import textwrap
 import warnings
 
 import pytest
-from conftest import CHILD_CWD, MakeQueue, unique_name
+from _helpers import CHILD_CWD, MakeQueue, unique_name
 
 import anyposixmq
 from anyposixmq import MessageQueue, _sync

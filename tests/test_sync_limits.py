@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import CHILD_CWD, run_in_private_mqueuefs, unique_name
+from _helpers import CHILD_CWD, run_in_private_mqueuefs, unique_name
 
 import anyposixmq
 from anyposixmq import _limits

@@ -10,7 +10,7 @@ import textwrap
 from typing import Any
 
 import pytest
-from conftest import CHILD_CWD, MakeQueue, run_in_private_mqueuefs, unique_name
+from _helpers import CHILD_CWD, MakeQueue, run_in_private_mqueuefs, unique_name
 
 import anyposixmq
 from anyposixmq import _sync

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import MakeQueue
+from _helpers import MakeQueue
 
 from anyposixmq import Message, MessageQueue
 

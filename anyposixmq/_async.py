@@ -47,9 +47,8 @@ import anyio.lowlevel
 from anyio import ClosedResourceError, WouldBlock
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from ._binding import ffi
 from ._names import QueueName
-from ._sync import POLLABLE, Buffer, MessageQueue, _send_args
+from ._sync import POLLABLE, Buffer, MessageQueue, SendArgs, check_max_messages, copy_into
 from ._types import Message, QueueAttributes
 
 __all__ = ["AsyncMessageQueue"]
@@ -227,15 +226,14 @@ def _put_back(mq: MessageQueue, messages: list[Message], timeout: float) -> None
     writer = mq
     try:
         for msg in messages:
-            data = msg.data
             try:
-                writer._wait_send(data, len(data), msg.priority, timeout)
+                writer._timed_send(SendArgs(msg), timeout)
             except OSError as exc:
                 if exc.errno != errno.EBADF or writer is not mq or mq.name is None:
                     raise
                 # Opened read-only: a write-only descriptor of our own, if allowed.
                 writer = MessageQueue(mq.name, read=False, write=True)
-                writer._wait_send(data, len(data), msg.priority, timeout)
+                writer._timed_send(SendArgs(msg), timeout)
     except OSError:
         pass  # still full, unlinked, or forbidden: nothing better can be done
     finally:
@@ -451,10 +449,8 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         :raises ValueError: *buffer* is too small (before anything is taken).
         :raises anyio.ClosedResourceError: the object was closed.
         """
-        # Check it before anything is taken, and let go of the view at once: one
-        # kept across the awaits below (and in the traceback of a cancellation)
-        # left the caller's buffer exported, so a bytearray could not be resized.
-        ffi.release(self._mq._into(buffer))
+        # Checked before anything is taken; no view is kept across the awaits.
+        self._mq._check_receive_buffer(buffer)
         await checkpoint()
         if self._poll:
             mq = self._mq
@@ -470,9 +466,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
                 raise ClosedResourceError
             msg = self._take()
             if msg is not None:
-                n = len(msg.data)
-                ffi.memmove(buffer, msg.data, n)
-                return n, msg.priority
+                return copy_into(buffer, msg)
             await self._thread_wait_receive()
 
     async def receive_many(self, max_messages: int) -> list[Message]:
@@ -485,10 +479,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         :raises ValueError: *max_messages* is less than 1.
         :raises anyio.ClosedResourceError: the object was closed.
         """
-        if isinstance(max_messages, bool) or not isinstance(max_messages, int):
-            raise TypeError(f"max_messages must be an int, not {type(max_messages).__name__}")
-        if max_messages < 1:
-            raise ValueError(f"max_messages must be at least 1, not {max_messages}")
+        check_max_messages(max_messages)
         await checkpoint()
         if self._poll:
             mq = self._mq
@@ -549,25 +540,20 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
             (``EBADF``) the queue was not opened for writing.
         :raises anyio.ClosedResourceError: the object was closed (also while waiting).
         """
-        buf, n, prio = _send_args(item, priority)
-        try:
+        # Leaving the block lets go of the view of the caller's buffer (no
+        # worker uses it then: _thread_send settles its worker).
+        with SendArgs(item, priority) as args:
             await checkpoint()
             mq = self._mq
             while True:
                 if self._closed:
                     raise ClosedResourceError
-                if mq._wait_send(buf, n, prio, 0.0):  # a timeout of 0: one attempt
+                if mq._try_send(args):
                     return
                 if self._poll:
                     await self._wait_ready(True)
-                elif await self._thread_send(buf, n, prio):
+                elif await self._thread_send(args):
                     return
-        finally:
-            # Let go of the view of the caller's buffer (no worker uses it now:
-            # _thread_send settles its worker): one kept in the traceback of a
-            # cancellation left a bytearray impossible to resize.
-            if type(buf) is not bytes:
-                ffi.release(buf)
 
     def send_nowait(self, item: Buffer | Message, priority: int | None = None) -> None:
         """Send one message if there is room now.
@@ -575,13 +561,9 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         :raises anyio.WouldBlock: the queue is full.
         :raises anyio.ClosedResourceError: the object was closed.
         """
-        buf, n, prio = _send_args(item, priority)
-        try:
+        with SendArgs(item, priority) as args:
             self._check_open()
-            sent = self._mq._wait_send(buf, n, prio, 0.0)
-        finally:
-            if type(buf) is not bytes:
-                ffi.release(buf)
+            sent = self._mq._try_send(args)
         if not sent:
             raise WouldBlock
 
@@ -699,7 +681,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
                 try:
                     if self._stash:
                         return
-                    msg = mq._wait_receive(_RECEIVE_SLICE)
+                    msg = mq._timed_receive(_RECEIVE_SLICE)
                     if msg is not None:
                         # Whoever takes it next gets it: the task that sent us
                         # or, if that one gave up, the next receive.
@@ -723,7 +705,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
             # receives until then goes to the stash for the next receive.
             op.cancelled = True
 
-    async def _thread_send(self, buf: Any, n: int, prio: int) -> bool:
+    async def _thread_send(self, args: SendArgs) -> bool:
         """Send from a worker thread; True once sent, False to try again in the task."""
         op = _SendOp()
         mq = self._mq
@@ -739,7 +721,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
                         op.in_slice = True
                     sent = False
                     try:
-                        sent = mq._wait_send(buf, n, prio, _SEND_SLICE)
+                        sent = mq._timed_send(args, _SEND_SLICE)
                     finally:
                         with op.cond:
                             op.in_slice = False

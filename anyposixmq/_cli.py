@@ -18,15 +18,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 from . import __version__
+from ._demo import is_interrupt
 from ._limits import (
-    PRIORITY_MAX,
     SystemLimits,
     limits,
     list_queues,
     queue_cost,
     rlimit_msgqueue,
 )
-from ._sync import MessageQueue, unlink
+from ._sync import MessageQueue, check_priority, unlink
 from ._types import Message
 
 PROG = "anyposixmq"
@@ -140,8 +140,7 @@ def _stdin_messages() -> Iterator[bytes]:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Send each MESSAGE, or each line of stdin."""
-    if not 0 <= args.priority <= PRIORITY_MAX:
-        raise Failure(f"priority {args.priority} is outside 0..{PRIORITY_MAX} (PRIORITY_MAX)")
+    check_priority(args.priority)  # before anything is sent
     messages: Iterable[bytes] = (
         [m.encode("utf-8", "surrogateescape") for m in args.messages]
         if args.messages
@@ -461,20 +460,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_demo)
     return parser
-
-
-def is_interrupt(exc: BaseException) -> bool:
-    """Whether *exc* is Ctrl-C: KeyboardInterrupt, alone or in exception groups.
-
-    trio delivers KeyboardInterrupt to a task, so it may come out of a
-    nursery wrapped in a :class:`BaseExceptionGroup`.
-    """
-    if isinstance(exc, KeyboardInterrupt):
-        return True
-    inner = getattr(exc, "exceptions", None)
-    return isinstance(inner, tuple) and any(
-        isinstance(e, BaseException) and is_interrupt(e) for e in inner
-    )
 
 
 def _print_error(exc: BaseException) -> None:

@@ -217,8 +217,6 @@ def run(*, name: str | None = None, messages: int = 5000) -> int:
             _print_report(report)
             ok = ok and report.ok
     except BaseException as exc:
-        from ._cli import is_interrupt
-
         if is_interrupt(exc):
             sys.stderr.write(f"demo interrupted; its queue {name} is removed\n")
             raise
@@ -240,3 +238,17 @@ def _producer(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     _producer(sys.argv[1:])
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether *exc* is Ctrl-C: KeyboardInterrupt, alone or in exception groups.
+
+    trio delivers KeyboardInterrupt to a task, so it may come out of a
+    nursery wrapped in a :class:`BaseExceptionGroup`.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    inner = getattr(exc, "exceptions", None)
+    return isinstance(inner, tuple) and any(
+        isinstance(e, BaseException) and is_interrupt(e) for e in inner
+    )

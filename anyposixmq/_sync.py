@@ -1,8 +1,32 @@
 """MessageQueue: the blocking and nonblocking core, the one place that talks to the kernel.
 
 Every rule about arguments, names, buffers and errno lives here once;
-:mod:`anyposixmq._async` adds only waiting and cancellation on top, through
-the private ``_try_*`` and ``_wait_*`` methods of :class:`MessageQueue`.
+:mod:`anyposixmq._async` adds only waiting and cancellation on top.
+
+The seam: the async layer uses only these, and nothing else of this module
+or of the binding.  Each makes at most one attempt (or, for ``_timed_*``,
+one wait in C of at most *timeout* seconds), never changes the queue's
+``O_NONBLOCK`` flag, may be called from any thread, and raises the errors
+of the public methods (a closed queue: ``ValueError``):
+
+- :class:`SendArgs` ``(data, priority)``: the checked message, made before
+  any system call; a context manager that releases the caller's buffer on
+  leaving, whether the block returns or raises.
+- ``MessageQueue._try_send(args) -> bool``: False when the queue is full.
+- ``MessageQueue._try_receive() -> Message | None``: None when empty.
+- ``MessageQueue._try_receive_into(buffer) -> (nbytes, priority) | None``.
+- ``MessageQueue._try_receive_many(max_messages) -> list[Message]``: empty
+  when the queue is.
+- ``MessageQueue._check_receive_buffer(buffer)``: the checks of
+  ``receive_into``, raised before anything is taken.
+- ``MessageQueue._timed_send(args, timeout) -> bool`` and
+  ``MessageQueue._timed_receive(timeout) -> Message | None``: wait at most
+  *timeout* seconds in C (the thread strategy's slices); False/None when
+  nothing happened (a signal included).
+- :func:`copy_into` ``(buffer, message)``: a message (already received)
+  written into a caller's buffer, as ``receive_into`` would have.
+- :func:`check_max_messages` and :func:`check_priority`: argument checks
+  shared with the async layer and the command line.
 """
 
 from __future__ import annotations
@@ -58,7 +82,8 @@ _receive_plain = lib.apmq_receive_plain
 Buffer = Any
 
 
-def _check_priority(priority: object) -> int:
+def check_priority(priority: object) -> int:
+    """*priority* as an int in ``0..PRIORITY_MAX``; TypeError or ValueError otherwise."""
     if isinstance(priority, bool) or not hasattr(priority, "__index__"):
         raise TypeError(f"priority must be an int, not {type(priority).__name__}")
     value = operator.index(priority)
@@ -73,7 +98,7 @@ def _send_args(data: object, priority: object) -> tuple[Any, int, int]:
         if priority is None:
             priority = data.priority
         data = data.data
-    prio = 0 if priority is None else _check_priority(priority)
+    prio = 0 if priority is None else check_priority(priority)
     if isinstance(data, bytes):
         return data, len(data), prio
     if isinstance(data, str):
@@ -88,6 +113,66 @@ def _send_args(data: object, priority: object) -> tuple[Any, int, int]:
             f"memoryview, array...), not {type(data).__name__}: {exc}"
         ) from None
     return view, len(view), prio
+
+
+class SendArgs:
+    """A message checked for sending: ``buf`` (the bytes, or a cffi view of the
+    caller's buffer), ``size`` and ``priority``.
+
+    Made before any system call: bad data or priority raise here.  Use it as
+    a context manager: leaving the block releases the view, on return or on
+    raise.  A view keeps the caller's object exported until it is freed, and
+    one left in a traceback can live long: meanwhile a bytearray cannot be
+    resized, and a memoryview that the cycle collector clears while exported
+    crashes CPython when it is freed.
+    """
+
+    __slots__ = ("buf", "priority", "size")
+
+    def __init__(self, data: object, priority: object = None) -> None:
+        self.buf, self.size, self.priority = _send_args(data, priority)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if type(self.buf) is not bytes:
+            _release(self.buf)
+
+
+class _Borrowed:
+    """A writable cffi view of a caller's buffer, released when the block ends."""
+
+    __slots__ = ("view",)
+
+    def __init__(self, view: Any) -> None:
+        self.view = view
+
+    def __enter__(self) -> Any:
+        return self.view
+
+    def __exit__(self, *exc_info: object) -> None:
+        _release(self.view)
+
+
+def check_max_messages(max_messages: object) -> int:
+    """*max_messages* for ``receive_many``: an int of at least 1."""
+    if isinstance(max_messages, bool) or not isinstance(max_messages, int):
+        raise TypeError(f"max_messages must be an int, not {type(max_messages).__name__}")
+    if max_messages < 1:
+        raise ValueError(f"max_messages must be at least 1, not {max_messages}")
+    return max_messages
+
+
+def copy_into(buffer: Buffer, message: Message) -> tuple[int, int]:
+    """Write *message* (already received) into *buffer*; return ``(nbytes, priority)``.
+
+    *buffer* must have passed ``MessageQueue._check_receive_buffer``.
+    """
+    data = message.data
+    with _Borrowed(ffi.from_buffer("char[]", buffer, require_writable=True)) as view:
+        ffi.memmove(view, data, len(data))
+    return len(data), message.priority
 
 
 def _check_timeout(timeout: object) -> float:
@@ -497,33 +582,39 @@ class MessageQueue:
         if type(data) is bytes and (
             priority is None or (type(priority) is int and 0 <= priority <= PRIORITY_MAX)
         ):
-            buf: Any = data
-            n = len(data)
             prio = priority or 0
-        else:
-            buf, n, prio = _send_args(data, priority)
-        try:
             if timeout is None:
-                rc = _send_plain(self._q, buf, n, prio)
+                rc = _send_plain(self._q, data, len(data), prio)
                 if rc:
-                    self._send_slow(rc, buf, n, prio, None, timeout_error=False)
+                    self._send_slow(rc, data, len(data), prio, None, timeout_error=False)
             else:
-                self._send_slow(None, buf, n, prio, _check_timeout(timeout), timeout_error=True)
-        finally:
-            if type(buf) is not bytes:
-                _release(buf)
+                wait = _check_timeout(timeout)
+                self._send_slow(None, data, len(data), prio, wait, timeout_error=True)
+            return
+        with SendArgs(data, priority) as args:
+            if timeout is None:
+                rc = _send_plain(self._q, args.buf, args.size, args.priority)
+                if rc:
+                    self._send_slow(
+                        rc, args.buf, args.size, args.priority, None, timeout_error=False
+                    )
+            else:
+                self._send_slow(
+                    None,
+                    args.buf,
+                    args.size,
+                    args.priority,
+                    _check_timeout(timeout),
+                    timeout_error=True,
+                )
 
     def send_nowait(self, data: Buffer | Message, priority: int | None = None) -> None:
         """Send one message if there is room now, whatever the blocking mode.
 
         :raises BlockingIOError: the queue is full.
         """
-        buf, n, prio = _send_args(data, priority)
-        try:
-            self._send_slow(None, buf, n, prio, 0.0, timeout_error=False)
-        finally:
-            if type(buf) is not bytes:
-                _release(buf)
+        with SendArgs(data, priority) as args:
+            self._send_slow(None, args.buf, args.size, args.priority, 0.0, timeout_error=False)
 
     def _send_slow(
         self,
@@ -555,30 +646,22 @@ class MessageQueue:
                 err = _ETIMEDOUT
             self._raise(rc, err, n)
 
-    def _try_send(self, data: Buffer | Message, priority: int | None = None) -> bool:
-        """One attempt: True when sent, False when the queue is full."""
-        buf, n, prio = _send_args(data, priority)
-        try:
-            rc = lib.apmq_send(self._q, buf, n, prio, _TRY, 0.0)
-        finally:
-            if type(buf) is not bytes:
-                _release(buf)
-        if rc == 0:
-            return True
-        err = ffi.errno
-        if rc != _CLOSED and err in (_EAGAIN, _EINTR):
-            return False
-        return bool(self._raise(rc, err, n))
+    def _try_send(self, args: SendArgs) -> bool:
+        """One attempt (the seam): True when sent, False when the queue is full."""
+        return self._send_once(args, _TRY, 0.0)
 
-    def _wait_send(self, buf: Any, n: int, prio: int, timeout: float) -> bool:
-        """Send already-checked data, waiting at most *timeout* s; False if still full."""
-        rc = lib.apmq_send(self._q, buf, n, prio, _TIMED, timeout)
+    def _timed_send(self, args: SendArgs, timeout: float) -> bool:
+        """Send, waiting at most *timeout* s in C (the seam); False if still full."""
+        return self._send_once(args, _TIMED, timeout)
+
+    def _send_once(self, args: SendArgs, mode: int, timeout: float) -> bool:
+        rc = lib.apmq_send(self._q, args.buf, args.size, args.priority, mode, timeout)
         if rc == 0:
             return True
         err = ffi.errno
         if rc != _CLOSED and err in (_EAGAIN, _ETIMEDOUT, _EINTR):
             return False
-        return bool(self._raise(rc, err, n))
+        return bool(self._raise(rc, err, args.size))
 
     # -- receiving ----------------------------------------------------------
 
@@ -639,7 +722,13 @@ class MessageQueue:
         self._spare.append(pair)
         return msg
 
-    def _into(self, buffer: Buffer) -> Any:
+    def _check_receive_buffer(self, buffer: Buffer) -> None:
+        """Raise, before anything is taken, if *buffer* cannot take any message (the seam)."""
+        with self._borrow(buffer):
+            pass
+
+    def _borrow(self, buffer: Buffer) -> _Borrowed:
+        """A view of *buffer* for receiving, released when the block ends."""
         try:
             view = ffi.from_buffer("char[]", buffer, require_writable=True)
         except (TypeError, BufferError, ValueError) as exc:
@@ -656,7 +745,7 @@ class MessageQueue:
                 f"receives into a buffer that can hold the largest message the queue "
                 f"accepts, whatever the size of the next one"
             )
-        return view
+        return _Borrowed(view)
 
     def receive_into(self, buffer: Buffer, *, timeout: float | None = None) -> tuple[int, int]:
         """Take a message into *buffer*; return ``(nbytes, priority)``.
@@ -667,19 +756,10 @@ class MessageQueue:
         :raises ValueError: *buffer* is too small (checked before receiving,
             so no message is lost).
         """
-        view = self._into(buffer)
+        wait = None if timeout is None else _check_timeout(timeout)
         pair = self._buffers()
-        try:
-            n = self._receive_slow(
-                None,
-                pair,
-                view,
-                len(view),
-                None if timeout is None else _check_timeout(timeout),
-                timeout is not None,
-            )
-        finally:
-            _release(view)
+        with self._borrow(buffer) as view:
+            n = self._receive_slow(None, pair, view, len(view), wait, timeout is not None)
         result = (n, int(pair[1][0]))
         self._spare.append(pair)
         return result
@@ -723,8 +803,8 @@ class MessageQueue:
         self._receive_none(n)
         return None
 
-    def _wait_receive(self, timeout: float) -> Message | None:
-        """Wait at most *timeout* s for a message; None if none came (or EINTR)."""
+    def _timed_receive(self, timeout: float) -> Message | None:
+        """Wait at most *timeout* s in C for a message (the seam); None if none came."""
         pair = self._buffers()
         n = lib.apmq_receive(self._q, pair[0], self._max_message_size, pair[1], _TIMED, timeout)
         if n >= 0:
@@ -743,12 +823,9 @@ class MessageQueue:
 
     def _try_receive_into(self, buffer: Buffer) -> tuple[int, int] | None:
         """One attempt into *buffer*: ``(nbytes, priority)``, or None when empty."""
-        view = self._into(buffer)
         pair = self._buffers()
-        try:
+        with self._borrow(buffer) as view:
             n = lib.apmq_receive(self._q, view, len(view), pair[1], _TRY, 0.0)
-        finally:
-            _release(view)
         if n >= 0:
             result = (n, int(pair[1][0]))
             self._spare.append(pair)

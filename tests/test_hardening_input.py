@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import unique_name
+from _helpers import unique_name
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import anyposixmq
 from anyposixmq import PRIORITY_MAX, Message, MessageQueue, _sync
+from anyposixmq._sync import SendArgs
 
 CAPACITY = 4
 SIZE = 128
@@ -197,7 +198,7 @@ def test_priority_bounds(queue: MessageQueue, mq: MessageQueue, priority: int) -
         lambda: queue.send_nowait(b"p", priority),
         lambda: queue.send(Message(b"p", priority)),
         lambda: queue.send(b"p", priority, timeout=0),
-        lambda: queue._try_send(b"p", priority),
+        lambda: queue._try_send(SendArgs(b"p", priority)),
     ):
         err = _raises_before_syscall(ValueError, call)
         assert str(PRIORITY_MAX) in str(err)
@@ -284,7 +285,7 @@ def test_send_rejects_non_buffers(queue: MessageQueue, make: Callable[[], Any]) 
     if isinstance(data_field, str):
         assert "encode" in str(err)
     _raises_before_syscall(TypeError, lambda: queue.send_nowait(data))
-    _raises_before_syscall(TypeError, lambda: queue._try_send(data))
+    _raises_before_syscall(TypeError, lambda: queue._try_send(SendArgs(data)))
 
 
 @pytest.mark.parametrize(
@@ -433,7 +434,7 @@ def test_closed_queue_raises_value_error_everywhere() -> None:
             lambda: dup.dup(),
             lambda: dup.detach(),
             lambda: dup._try_receive(),
-            lambda: dup._try_send(b"x"),
+            lambda: dup._try_send(SendArgs(b"x")),
         ]
         for call in calls:
             with pytest.raises(ValueError, match="closed"):

@@ -474,7 +474,8 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
 
         One checkpoint for the whole batch (and one system call where the
         queue is not empty): the fast way to drain a busy queue.  Cancelling
-        it means no message was taken.
+        it means no message was taken.  Memory is set aside for at most
+        :attr:`capacity` messages, however large *max_messages* is.
 
         :raises ValueError: *max_messages* is less than 1.
         :raises anyio.ClosedResourceError: the object was closed.

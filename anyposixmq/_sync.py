@@ -16,7 +16,7 @@ of the public methods (a closed queue: ``ValueError``):
 - ``MessageQueue._try_receive() -> Message | None``: None when empty.
 - ``MessageQueue._try_receive_into(buffer) -> (nbytes, priority) | None``.
 - ``MessageQueue._try_receive_many(max_messages) -> list[Message]``: empty
-  when the queue is.
+  when the queue is; memory for at most ``capacity`` messages.
 - ``MessageQueue._check_receive_buffer(buffer)``: the checks of
   ``receive_into``, raised before anything is taken.
 - ``MessageQueue._timed_send(args, timeout) -> bool`` and
@@ -837,16 +837,18 @@ class MessageQueue:
     def _try_receive_many(self, max_messages: int) -> list[Message]:
         """Take up to *max_messages* messages that are there now, in one call."""
         stride = self._max_message_size
+        # The queue never holds more than its capacity: no room for more.
+        want = min(max_messages, self._capacity)
         try:
             buf, prios, lengths, count = self._many.pop()
-            if count < max_messages:
+            if count < want:
                 raise IndexError
         except IndexError:
-            count = max_messages
+            count = want
             buf = _alloc("char[]", stride * count)
             prios = ffi.new("unsigned int[]", count)
             lengths = ffi.new("size_t[]", count)
-        taken = lib.apmq_receive_many(self._q, buf, stride, stride, max_messages, prios, lengths)
+        taken = lib.apmq_receive_many(self._q, buf, stride, stride, want, prios, lengths)
         if taken < 0:
             self._many.append((buf, prios, lengths, count))
             self._receive_none(taken)

@@ -95,6 +95,18 @@ async def test_receive_many_waits_for_one(make_async_queue: MakeAsyncQueue) -> N
             assert await q.receive_many(8) == [Message(b"a", 0)]
 
 
+async def test_receive_many_sets_aside_no_more_than_capacity(
+    make_async_queue: MakeAsyncQueue,
+) -> None:
+    """receive_many(n) once allocated n x max_message_size bytes up front:
+    here 80 GB, a MemoryError."""
+    q = make_async_queue(capacity=2, max_message_size=8192)
+    for i in range(2):
+        await q.send(b"%d" % i)
+    with anyio.fail_after(5):
+        assert await q.receive_many(10**7) == [(b"0", 0), (b"1", 0)]
+
+
 async def test_receive_many_arguments(make_async_queue: MakeAsyncQueue) -> None:
     q = make_async_queue()
     with pytest.raises(ValueError, match="at least 1"):

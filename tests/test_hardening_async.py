@@ -1,5 +1,6 @@
 """The async object under faults: closed by another task while messages are
-flowing, and the event loop shut down with waiters pending.
+flowing, the event loop shut down with waiters pending, and batches larger
+than memory.
 
 The accounting is exact: a ``receive`` that raised took nothing, a ``send``
 that raised sent nothing, and whatever a worker thread held goes back to the
@@ -10,6 +11,7 @@ was sent.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -281,3 +283,25 @@ async def test_async_bad_arguments_change_nothing(
         await call(q)
     assert q.attributes().current_messages == 1
     assert q.receive_nowait() == Message(b"kept", 4)
+
+
+# -- receive_many sets aside memory for what the queue can hold ------------------
+
+
+def _virtual_memory() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_try_receive_many_allocates_for_at_most_capacity(make_queue: MakeQueue) -> None:
+    """It allocated max_messages x max_message_size bytes up front: 800 MB of
+    address space for 10**5 here, and a MemoryError for 10**7."""
+    mq = make_queue(capacity=2, max_message_size=8192)
+    mq.send(b"a")
+    before = _virtual_memory()
+    assert mq._try_receive_many(10**5) == [(b"a", 0)]
+    assert _virtual_memory() - before < 64 * 2**20
+    mq.send(b"b")
+    mq.send(b"c", 1)
+    assert mq._try_receive_many(10**7) == [(b"c", 1), (b"b", 0)]
+    assert mq._try_receive_many(10**7) == []

@@ -526,10 +526,14 @@ class MessageQueue:
             lib.apmq_close(q)
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"capacity={self._capacity} max_message_size="
-        if not self.closed:
-            state += str(self._max_message_size)
-        return f"<{type(self).__name__} name={self.name!r} {state}>"
+        # Any attribute may be missing: a KeyboardInterrupt can cut __init__ short.
+        raw = getattr(self, "_name", None)
+        name = None if raw is None else display_name(raw)
+        state = "closed"
+        if getattr(self, "_q", None) is not None and not self.closed:
+            size = getattr(self, "_max_message_size", "?")
+            state = f"capacity={getattr(self, '_capacity', '?')} max_message_size={size}"
+        return f"<{type(self).__name__} name={name!r} {state}>"
 
     # -- errors -------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The async object under faults: closed by another task while messages are
-flowing, the event loop shut down with waiters pending, and batches larger
-than memory.
+flowing, the event loop shut down with waiters pending, objects cut short by
+KeyboardInterrupt, and batches larger than memory.
 
 The accounting is exact: a ``receive`` that raised took nothing, a ``send``
 that raised sent nothing, and whatever a worker thread held goes back to the
@@ -20,9 +20,10 @@ from typing import Any
 import anyio
 import pytest
 import uvloop
-from _helpers import MakeAsyncQueue, MakeQueue, unique_name
+from _helpers import MakeAsyncQueue, MakeQueue, descriptors_on, unique_name
 
-from anyposixmq import PRIORITY_MAX, AsyncMessageQueue, Message, MessageQueue
+from anyposixmq import PRIORITY_MAX, AsyncMessageQueue, Message, MessageQueue, _sync
+from anyposixmq import _binding as binding
 
 #: Rounds of the close-mid-stream tests: a few in every run, many more (to
 #: catch rare races) in ``nox -s stress``.
@@ -283,6 +284,37 @@ async def test_async_bad_arguments_change_nothing(
         await call(q)
     assert q.attributes().current_messages == 1
     assert q.receive_nowait() == Message(b"kept", 4)
+
+
+# -- cut short in __init__ ---------------------------------------------------------
+
+
+def _interrupt(*args: object, **kwargs: object) -> Any:
+    raise KeyboardInterrupt
+
+
+def test_sync_object_cut_short_in_init(queue_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """repr and __del__ of an object whose __init__ raised (Ctrl-C at any
+    point) must not raise AttributeError."""
+    unmade = MessageQueue.__new__(MessageQueue)
+    assert "MessageQueue" in repr(unmade)
+    unmade.__del__()
+
+    class InterruptedAfterOpen:
+        """The binding, with Ctrl-C right after the descriptor was opened."""
+
+        def __getattr__(self, name: str) -> Any:
+            return _interrupt if name == "apmq_getattr" else getattr(binding.lib, name)
+
+    monkeypatch.setattr(_sync, "lib", InterruptedAfterOpen())
+    q = MessageQueue.__new__(MessageQueue)
+    with pytest.raises(KeyboardInterrupt):
+        q.__init__(queue_name, create=True, capacity=2, max_message_size=64)  # type: ignore[misc]
+    monkeypatch.undo()
+    assert repr(q).startswith(f"<MessageQueue name={queue_name!r}")
+    with pytest.warns(ResourceWarning, match="unclosed <MessageQueue"):
+        q.__del__()  # the descriptor was open: closed now, with a warning
+    assert descriptors_on(queue_name) == 0
 
 
 # -- receive_many sets aside memory for what the queue can hold ------------------

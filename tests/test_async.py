@@ -10,13 +10,19 @@ import array
 import os
 import sys
 import textwrap
-import types
 from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
-from _helpers import ASYNCIO_BACKENDS, TRIO_BACKENDS, MakeAsyncQueue, MakeQueue, unique_name
+from _helpers import (
+    ASYNCIO_BACKENDS,
+    TRIO_BACKENDS,
+    MakeAsyncQueue,
+    MakeQueue,
+    descriptors_on,
+    unique_name,
+)
 
 import anyposixmq
 from anyposixmq import AsyncMessageQueue, Message, MessageQueue
@@ -228,6 +234,19 @@ async def test_from_sync_takes_over(make_queue: MakeQueue, strategy: Any) -> Non
     assert mq.closed
 
 
+async def test_from_sync_of_a_dup_makes_the_original_nonblocking(
+    make_queue: MakeQueue, strategy: Any
+) -> None:
+    """As documented: O_NONBLOCK belongs to the open queue description, which
+    dup() shares."""
+    mq = make_queue()
+    async with AsyncMessageQueue.from_sync(mq.dup(), strategy=strategy) as q:
+        assert q.attributes().nonblocking
+        assert mq.nonblocking
+        with pytest.raises(BlockingIOError):
+            mq.receive()
+
+
 def test_from_sync_errors(make_queue: MakeQueue) -> None:
     with pytest.raises(TypeError, match="MessageQueue"):
         AsyncMessageQueue.from_sync(3)  # type: ignore[arg-type]
@@ -337,35 +356,6 @@ async def test_fail_after_and_move_on_after(make_async_queue: MakeAsyncQueue) ->
 
 
 @pytest.mark.parametrize("anyio_backend", TRIO_BACKENDS)
-async def test_trio_that_names_itself_only_in_sniffios_context_variable(
-    make_async_queue: MakeAsyncQueue, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Trio before 0.23 sets sniffio's context variable, not its thread-local:
-    # taking it for asyncio would yield a bare None to trio's scheduler.
-    import sniffio
-    import trio
-
-    from anyposixmq import _async
-
-    monkeypatch.setattr(_async, "_sniffio_local", types.SimpleNamespace(name=None))
-    token = sniffio.current_async_library_cvar.set("trio")
-    try:
-        q = make_async_queue()
-        async with trio.open_nursery() as nursery:
-
-            async def later() -> None:
-                await trio.sleep(0.05)
-                await q.send(b"woken", 2)
-
-            nursery.start_soon(later)
-            assert await q.receive() == (b"woken", 2)  # waits, then takes it
-        await q.send(b"now")
-        assert await q.receive_many(4) == [(b"now", 0)]
-    finally:
-        sniffio.current_async_library_cvar.reset(token)
-
-
-@pytest.mark.parametrize("anyio_backend", TRIO_BACKENDS)
 async def test_trio_fail_after(make_async_queue: MakeAsyncQueue) -> None:
     import trio
 
@@ -406,7 +396,8 @@ async def test_closed_object_raises_closed_resource_error(
     with pytest.raises(anyio.ClosedResourceError):
         q.fileno()
     assert "closed" in repr(q)
-    assert q._mq.closed
+    assert q.name is not None
+    assert descriptors_on(q.name) == 0
 
 
 async def test_aclose_wakes_every_waiter(make_async_queue: MakeAsyncQueue) -> None:

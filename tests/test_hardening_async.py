@@ -1,6 +1,6 @@
 """The async object under faults: closed by another task while messages are
-flowing, the event loop shut down with waiters pending, objects cut short by
-KeyboardInterrupt, and batches larger than memory.
+flowing, the event loop shut down with waiters pending, objects dropped
+unclosed or cut short by KeyboardInterrupt, and batches larger than memory.
 
 The accounting is exact: a ``receive`` that raised took nothing, a ``send``
 that raised sent nothing, and whatever a worker thread held goes back to the
@@ -22,7 +22,7 @@ import pytest
 import uvloop
 from _helpers import MakeAsyncQueue, MakeQueue, descriptors_on, unique_name
 
-from anyposixmq import PRIORITY_MAX, AsyncMessageQueue, Message, MessageQueue, _sync
+from anyposixmq import PRIORITY_MAX, AsyncMessageQueue, Message, MessageQueue, _async, _sync
 from anyposixmq import _binding as binding
 
 #: Rounds of the close-mid-stream tests: a few in every run, many more (to
@@ -201,8 +201,8 @@ def test_loop_shut_down_with_waiters_pending(
     finally:
         _run_with(LOOPS[loop], empty.aclose)
         _run_with(LOOPS[loop], full.aclose)
-    assert empty._mq.closed
-    assert full._mq.closed
+    # Only the sync objects' descriptors are left.
+    assert descriptors_on(empty_name) == descriptors_on(full_name) == 1
 
 
 def _run_with(factory: Callable[[], asyncio.AbstractEventLoop], main: Callable[[], Any]) -> None:
@@ -286,16 +286,45 @@ async def test_async_bad_arguments_change_nothing(
     assert q.receive_nowait() == Message(b"kept", 4)
 
 
-# -- cut short in __init__ ---------------------------------------------------------
+# -- dropped unclosed, or cut short in __init__ ----------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["poll", "thread"])
+def test_unclosed_object_warns_with_its_own_name(queue_name: str, strategy: Any) -> None:
+    q = AsyncMessageQueue(
+        queue_name, create=True, capacity=2, max_message_size=64, strategy=strategy
+    )
+    with pytest.warns(ResourceWarning) as caught:
+        del q
+    assert [str(w.message) for w in caught] == [
+        f"unclosed <AsyncMessageQueue {queue_name} {strategy}>"
+    ]
+    assert descriptors_on(queue_name) == 0
 
 
 def _interrupt(*args: object, **kwargs: object) -> Any:
     raise KeyboardInterrupt
 
 
-def test_sync_object_cut_short_in_init(queue_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("strategy", ["poll", "thread"])
+def test_async_object_cut_short_in_init(
+    queue_name: str, strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """repr and __del__ of an object whose __init__ raised (Ctrl-C at any
-    point) must not raise AttributeError."""
+    point) must not raise AttributeError; what was opened is closed."""
+    unmade = AsyncMessageQueue.__new__(AsyncMessageQueue)
+    assert "AsyncMessageQueue" in repr(unmade)
+    unmade.__del__()
+    monkeypatch.setattr(_async, "PollWaiter" if strategy == "poll" else "ThreadWaiter", _interrupt)
+    q = AsyncMessageQueue.__new__(AsyncMessageQueue)
+    with pytest.raises(KeyboardInterrupt):
+        q.__init__(queue_name, create=True, capacity=2, strategy=strategy)  # type: ignore[misc]
+    assert "AsyncMessageQueue" in repr(q)
+    q.__del__()
+    assert descriptors_on(queue_name) == 0
+
+
+def test_sync_object_cut_short_in_init(queue_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     unmade = MessageQueue.__new__(MessageQueue)
     assert "MessageQueue" in repr(unmade)
     unmade.__del__()

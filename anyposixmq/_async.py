@@ -29,7 +29,9 @@ asyncio, then trio, then uvloop.
 
 from __future__ import annotations
 
+import threading
 import warnings
+import weakref
 from typing import Any, Literal
 
 from anyio import ClosedResourceError, WouldBlock
@@ -46,6 +48,10 @@ from ._waiting import Waiter
 __all__ = ["AsyncMessageQueue"]
 
 Strategy = Literal["auto", "poll", "thread"]
+
+#: The MessageQueues that from_sync() took over (each may be, once).
+_taken_over: weakref.WeakSet[MessageQueue] = weakref.WeakSet()
+_taken_over_lock = threading.Lock()
 
 
 def _waiter_class(strategy: object) -> type[PollWaiter | ThreadWaiter]:
@@ -141,14 +147,22 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         one, open the name twice instead.
 
         :raises TypeError: *queue* is not a :class:`MessageQueue`.
-        :raises ValueError: *queue* is closed, or *strategy* is not usable.
+        :raises ValueError: *queue* is closed, another AsyncMessageQueue took
+            it over already, or *strategy* is not usable.
         """
         if not isinstance(queue, MessageQueue):
             raise TypeError(f"from_sync() takes a MessageQueue, not {type(queue).__name__}")
         waiter_class = _waiter_class(strategy)
         if queue.closed:
             raise ValueError("from_sync() was given a closed MessageQueue")
-        queue.nonblocking = True
+        with _taken_over_lock:
+            if queue in _taken_over:
+                raise ValueError(
+                    "from_sync() was given a MessageQueue that an AsyncMessageQueue "
+                    "already took over: two objects cannot own one descriptor"
+                )
+            queue.nonblocking = True
+            _taken_over.add(queue)
         self = cls.__new__(cls)
         self._waiter = waiter_class(queue)
         return self

@@ -234,6 +234,21 @@ async def test_from_sync_takes_over(make_queue: MakeQueue, strategy: Any) -> Non
     assert mq.closed
 
 
+async def test_from_sync_twice_is_refused(make_queue: MakeQueue, strategy: Any) -> None:
+    """Two objects on one descriptor: on asyncio a receiver then hung with a
+    message in the queue, and trio raised BusyResourceError."""
+    mq = make_queue()
+    q = AsyncMessageQueue.from_sync(mq, strategy=strategy)
+    try:
+        with pytest.raises(ValueError, match="already took over"):
+            AsyncMessageQueue.from_sync(mq, strategy=strategy)
+        await q.send(b"still mine")
+        with anyio.fail_after(5):
+            assert await q.receive() == (b"still mine", 0)
+    finally:
+        await q.aclose()
+
+
 async def test_from_sync_of_a_dup_makes_the_original_nonblocking(
     make_queue: MakeQueue, strategy: Any
 ) -> None:

@@ -477,9 +477,10 @@ class MessageQueue:
     def close(self) -> None:
         """Close the queue; calling it again does nothing.
 
-        A thread blocked in this queue at that moment finishes its call on
-        the same queue: the descriptor is closed when the last call returns,
-        so no thread ever acts on a reused descriptor number.
+        A thread blocked in this queue at that moment is not woken: it
+        finishes its call on the same queue (taking the next message, or
+        sending when there is room), and the descriptor is closed when the
+        last call returns, so no thread ever acts on a reused descriptor number.
         """
         if self._q is not None and lib.apmq_close(self._q) != 0:
             raise os_error(ffi.errno, self.name)

@@ -230,6 +230,43 @@ def test_send_arguments_with_priority(mq: anyposixmq.MessageQueue) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--priority", "9", "urgent job", "second"],
+        ["-p", "9", "urgent job", "second"],
+        ["urgent job", "-p", "9", "second"],
+        ["urgent job", "second", "--priority=9"],
+    ],
+)
+def test_send_options_between_messages(args: list[str]) -> None:
+    # argparse alone stops taking positionals at the first option:
+    # ``send /jobs --priority 9 "urgent job"`` was "unrecognized arguments".
+    from anyposixmq._cli import parse_args
+
+    parsed = parse_args(["send", "/jobs", *args])
+    assert parsed.command == "send"
+    assert parsed.name == "/jobs"
+    assert parsed.messages == ["urgent job", "second"]
+    assert parsed.priority == 9
+
+
+def test_options_between_positionals_end_to_end(mq: anyposixmq.MessageQueue) -> None:
+    result = cli("send", str(mq.name), "--priority", "9", "urgent job")
+    assert result.returncode == 0, result.stderr
+    result = cli("receive", "--json", str(mq.name), "--timeout", "5")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"priority": 9, "data": "urgent job"}
+
+
+def test_usage_errors_name_the_subcommand() -> None:
+    result = cli("send", "/jobs", "--bogus")
+    assert result.returncode == 2
+    err = result.stderr.decode()
+    assert "anyposixmq send: error: unrecognized arguments: --bogus" in err
+    assert "Traceback" not in err
+
+
 def test_send_stdin_lines(mq: anyposixmq.MessageQueue) -> None:
     result = cli("send", str(mq.name), "--priority", "2", stdin=b"one\n\nbin\xff\nlast")
     assert result.returncode == 0, result.stderr

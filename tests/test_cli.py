@@ -611,8 +611,8 @@ def test_limits_json() -> None:
 
 
 def test_bench_passes_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # The suite itself is tested with the benchmarks; here only the wiring.
-    from anyposixmq import _bench, _cli
+    # The measurements themselves are tested in test_bench; here only the wiring.
+    from anyposixmq import _cli, _selfbench
 
     calls: list[tuple[int, str | None]] = []
 
@@ -620,11 +620,17 @@ def test_bench_passes_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         calls.append((rounds, json_path))
         return 7
 
-    monkeypatch.setattr(_bench, "run", fake_run)
+    monkeypatch.setattr(_selfbench, "run", fake_run)
     path = str(tmp_path / "b.json")
     assert _cli.main(["bench", "--rounds", "2", "--json", path]) == 7
     assert _cli.main(["bench"]) == 7
     assert calls == [(2, path), (3, None)]
+
+
+def test_bench_help_points_to_the_comparison_suite() -> None:
+    result = cli("bench", "--help")
+    assert result.returncode == 0
+    assert "nox -s bench" in result.stdout.decode()
 
 
 def test_bench_bad_rounds_is_a_usage_error() -> None:

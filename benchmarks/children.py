@@ -28,7 +28,8 @@ def echo(impl: str, req: str, rep: str, n: int) -> None:
     if impl == "sync":
         with MessageQueue(req, write=False) as inq, MessageQueue(rep, read=False) as out:
             for _ in range(n):
-                out.send(inq.receive())
+                msg = inq.receive()
+                out.send(msg.data, msg.priority)
     elif impl == "posix_ipc":
         inq, out = posix_ipc().MessageQueue(req), posix_ipc().MessageQueue(rep)
         for _ in range(n):

@@ -94,6 +94,8 @@ def rst_tables(doc: dict[str, Any]) -> str:
             ratio_text(r.get("C")),
             ratio_text(r.get("posix_ipc")),
         ]
+        # A lone "-" would be a bullet list in reST.
+        cells = ["\N{EM DASH}" if c == "-" else c for c in cells]
         lines += [f"   {'*' if i == 0 else ' '} - {c}" for i, c in enumerate(cells)]
     lines += ["", ".. list-table:: Targets (DESIGN.md)", "   :header-rows: 1", ""]
     lines += ["   * - ratio", "     - measured", "     - target", "     - holds"]

@@ -35,15 +35,24 @@ def main(argv: list[str] | None = None) -> int:
         "--no-chart", action="store_true", help="skip the PNG (no matplotlib needed)"
     )
     parser.add_argument("--rst", type=Path, help="also write the tables as reST there")
+    parser.add_argument(
+        "--rows", help="only these rows, comma-separated (e.g. B1,B4; default: all, and M)"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    rows = None if args.rows is None else set(args.rows.split(","))
+    if rows is not None and not rows <= set(suite.ROWS):
+        parser.error(
+            f"--rows: unknown {sorted(rows - set(suite.ROWS))}; rows are {list(suite.ROWS)}"
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     doc = suite.run_suite(
         rounds=args.rounds,
         sizes=suite.SHORT if args.short else suite.FULL,
         c_sources=HERE / "c",
         build_dir=HERE / "_build",
+        rows=rows,
     )
     print()
     print(report.format_table(doc))

@@ -344,21 +344,26 @@ def run_suite(
     sizes: Sizes,
     c_sources: Path,
     build_dir: Path,
+    rows: set[str] | None = None,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Build the C programs and the floor, measure everything; return the JSON document."""
+    """Build the C programs and the floor, measure every row (or those in *rows*);
+    return the JSON document."""
     started = time.monotonic()
     progs, note = w.build_c(c_sources, build_dir)
     progress(note)
     have_floor, floor_note = floors.build()
     progress(floor_note)
     cases, notes = make_cases(progs, sizes, have_floor)
+    if rows is not None:
+        cases = [c for c in cases if c.row in rows]
     for n in notes:
         progress(n)
     run_rounds(cases, rounds, progress)
     memory_rows = [
         Case("M", impl, lambda i=impl: w.memory(progs, i, sizes.memory))  # type: ignore[misc]
         for impl in ("sync", "asyncio")
+        if rows is None or "M" in rows
     ]
     run_rounds(memory_rows, 1, lambda _: None)
     meta = {

@@ -267,6 +267,7 @@ NOT_RUN = {
     "nox -s bench": "the comparison suite takes minutes",
     "nox -s bench -- --rounds 3": "the comparison suite takes minutes",
     "python benchmarks/anatomy.py": "a benchmark of its own",
+    "python benchmarks/profile_row.py B3 trio": "a benchmark of its own",
 }
 #: Pages whose ``sh``/``console`` blocks hold command lines.
 COMMAND_PAGES = [README, *(DOCS / f"{page}.rst" for page in [*DOC_PAGES, "performance"])]

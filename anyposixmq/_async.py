@@ -47,6 +47,7 @@ import anyio.lowlevel
 from anyio import ClosedResourceError, WouldBlock
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
+from ._errors import pickle_error
 from ._names import QueueName
 from ._sync import POLLABLE, Buffer, MessageQueue, SendArgs, check_max_messages, copy_into
 from ._types import Message, QueueAttributes
@@ -841,6 +842,9 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
             self._finalize()
         else:
             threading.Thread(target=self._finalize, name="anyposixmq-put-back", daemon=True).start()
+
+    def __reduce__(self) -> Any:
+        raise pickle_error(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self.strategy

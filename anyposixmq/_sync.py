@@ -56,6 +56,7 @@ from ._errors import (
 )
 from ._limits import PRIORITY_MAX, default_sizes, limits
 from ._names import QueueName, display_name, encode_name
+from ._types import Buffer as Buffer  # the async layer takes it from here
 from ._types import Message, QueueAttributes
 
 if TYPE_CHECKING:
@@ -87,9 +88,6 @@ _unpack = ffi.unpack
 _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 _send_plain = lib.apmq_send_plain
 _receive_plain = lib.apmq_receive_plain
-
-#: Anything the buffer protocol gives as contiguous bytes.
-Buffer = Any
 
 
 def check_priority(priority: object) -> int:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import anyposixmq
 from anyposixmq import PRIORITY_MAX, Message, MessageQueue, _sync
 from anyposixmq._sync import SendArgs
+from anyposixmq._types import Buffer
 
 CAPACITY = 4
 SIZE = 128
@@ -226,9 +227,9 @@ def test_priority_of_wrong_type(queue: MessageQueue, priority: Any) -> None:
 # -- message sizes and buffers -------------------------------------------------
 
 
-def _buffers_of(data: bytes) -> list[object]:
+def _buffers_of(data: bytes) -> list[Buffer]:
     """The same bytes as every contiguous buffer type send() accepts."""
-    out: list[object] = [data, bytearray(data), memoryview(data), memoryview(bytearray(data))]
+    out: list[Buffer] = [data, bytearray(data), memoryview(data), memoryview(bytearray(data))]
     padded = b"<<" + data + b">>"
     out.append(memoryview(padded)[2 : 2 + len(data)])
     out.append(array.array("B", data))

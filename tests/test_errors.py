@@ -23,9 +23,9 @@ from _helpers import CHILD_CWD, MakeAsyncQueue, MakeQueue, unique_name
 import anyposixmq
 
 
-def _run(script: str, *prefix: str) -> subprocess.CompletedProcess[str]:
+def _run(script: str, *prefix: str, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*prefix, sys.executable, "-c", textwrap.dedent(script)],
+        [*prefix, sys.executable, "-c", textwrap.dedent(script), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -404,15 +404,8 @@ def test_emfile_at_rlimit_nofile_in_a_fresh_interpreter(
     make_queue: MakeQueue, kwargs: dict[str, Any]
 ) -> None:
     name = str(make_queue(capacity=1, max_message_size=8).name)
-    command = [sys.executable, "-c", _NOFILE_SCRIPT, name, json.dumps(kwargs)]
-    result = subprocess.run(
-        ["sh", "-c", 'ulimit -n 32 && exec "$@"', "sh", *command],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=CHILD_CWD,
-    )
+    ulimit = ("sh", "-c", 'ulimit -n 32 && exec "$@"', "sh")
+    result = _run(_NOFILE_SCRIPT, *ulimit, args=(name, json.dumps(kwargs)))
     assert result.returncode == 0, result.stderr
     kind, err, filename, text, opened = json.loads(result.stdout)
     assert (kind, err, filename) == ("OSError", errno.EMFILE, name)
@@ -501,15 +494,7 @@ if __name__ == "__main__":
 
 
 def test_passing_a_queue_to_a_spawned_process(make_queue: MakeQueue) -> None:
-    name = str(make_queue().name)
-    result = subprocess.run(
-        [sys.executable, "-c", _SPAWN_SCRIPT, name],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=CHILD_CWD,
-    )
+    result = _run(_SPAWN_SCRIPT, args=(str(make_queue().name),))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("MessageQueue objects cannot be pickled"), result.stdout
     assert "open it again on the other side" in result.stdout

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -173,60 +171,6 @@ def test_one_sided_size_defaults_are_capped_by_the_maximums(
     monkeypatch.setattr(_sync, "limits", lambda: lowered)
     mq = make_queue(**{"capacity": None, "max_message_size": None, **given})
     assert (mq.capacity, mq.max_message_size) == expected
-
-
-_LOWERED_MAXIMUMS = """
-import json, subprocess, sys
-from pathlib import Path
-import anyposixmq
-# A private IPC namespace: these limits are this namespace's alone.
-Path("/proc/sys/fs/mqueue/msg_max").write_text("5")
-Path("/proc/sys/fs/mqueue/msgsize_max").write_text("1000")
-lim = anyposixmq.limits()
-assert (lim.msg_max, lim.msgsize_max) == (5, 1000), lim
-assert lim.msg_default > 5 and lim.msgsize_default > 1000, lim
-made = []
-for kwargs in ({"max_message_size": 100}, {"capacity": 3}, {}):
-    with anyposixmq.MessageQueue("/sized", create=True, exclusive=True, **kwargs) as q:
-        made.append([q.capacity, q.max_message_size])
-    anyposixmq.unlink("/sized")
-cli = subprocess.run(
-    [sys.executable, "-m", "anyposixmq", "create", "/cli", "--max-message-size", "100"],
-    capture_output=True, text=True, check=False,
-)
-with anyposixmq.MessageQueue("/cli") as q:
-    made.append([q.capacity, q.max_message_size])
-limits_out = subprocess.run(
-    [sys.executable, "-m", "anyposixmq", "limits"], capture_output=True, text=True, check=True
-).stdout
-print(json.dumps({"made": made, "cli": [cli.returncode, cli.stdout, cli.stderr],
-                  "limits": limits_out}))
-"""
-
-
-def test_one_sided_sizes_under_lowered_maximums() -> None:
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare(1) is not available for a private IPC namespace")
-    probe = subprocess.run(["unshare", "-i", "true"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot make a private IPC namespace: {probe.stderr.decode().strip()}")
-    proc = subprocess.run(
-        ["unshare", "-i", sys.executable, "-c", _LOWERED_MAXIMUMS],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=CHILD_CWD,
-    )
-    if "Permission denied" in proc.stderr and "/proc/sys/fs/mqueue" in proc.stderr:
-        pytest.skip("cannot write this IPC namespace's /proc/sys/fs/mqueue")
-    assert proc.returncode == 0, proc.stderr
-    found = json.loads(proc.stdout)
-    # Only the size asked for is the user's; the other is the capped default.
-    assert found["made"] == [[5, 100], [3, 1000], [5, 1000], [5, 100]]
-    assert found["cli"] == [0, "/cli created: capacity 5, max message size 100 bytes\n", ""]
-    assert "default size (5 x 1,000 bytes)" in found["limits"]
-    assert "capped at msg_max" in found["limits"]
 
 
 def _fields(obj: Any) -> dict[str, Any]:

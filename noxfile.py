@@ -77,10 +77,13 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmark suite against C and posix_ipc (never part of the test sessions).
+    """The comparison suite: every row against its floor, C and posix_ipc, in one run.
 
-    Needs a C compiler for the reference programs; arguments go to
-    benchmarks/run.py (e.g. ``nox -s bench -- --rounds 3``).
+    Never part of the test sessions.  Needs a C compiler for the reference
+    programs and the cffi floor; arguments go to benchmarks/run.py (e.g.
+    ``nox -s bench -- --rounds 3``).  ``python benchmarks/run.py`` puts
+    benchmarks/, not the repository root, on sys.path: the installed package
+    is the one measured.
     """
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "benchmarks/run.py", *session.posargs)

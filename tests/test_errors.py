@@ -467,7 +467,10 @@ def test_pickling_a_queue_says_to_pass_its_name(make_queue: MakeQueue) -> None:
     assert mq.receive(timeout=0).data == b"still usable"
 
 
-def test_pickling_an_async_queue_says_to_pass_its_name(make_async_queue: MakeAsyncQueue) -> None:
+@pytest.mark.anyio
+async def test_pickling_an_async_queue_says_to_pass_its_name(
+    make_async_queue: MakeAsyncQueue,
+) -> None:
     q = make_async_queue()
     with pytest.raises(TypeError, match=r"^AsyncMessageQueue objects cannot be pickled"):
         pickle.dumps(q)

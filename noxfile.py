@@ -55,11 +55,16 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package and the tests."""
+    """mypy --strict on the package and the tests; pyright on a user's code.
+
+    tests/typing/user_code.py is what a user's checker sees of the installed
+    package: mypy checks it with the tests, pyright (strict) on its own.
+    """
     session.install(
         ".[trio,uvloop]", *TEST_DEPS, *nox.project.dependency_groups(PYPROJECT, "typecheck")
     )
     session.run("mypy", "anyposixmq", "tests", "benchmarks", "noxfile.py")
+    session.run("pyright", "-p", "tests/typing")
 
 
 @nox.session

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import json
 import math
 import os
@@ -21,6 +22,7 @@ from . import __version__
 from ._demo import is_interrupt
 from ._limits import (
     SystemLimits,
+    default_sizes,
     limits,
     list_queues,
     queue_cost,
@@ -256,11 +258,11 @@ def _practice(lim: SystemLimits) -> list[str]:
         if rlimit is not None and cost > rlimit:
             line += ", which is more than RLIMIT_MSGQUEUE allows: lower one of the two"
         lines.append(line + ".")
-    if lim.msg_default is not None and lim.msgsize_default is not None:
-        cost = queue_cost(lim.msg_default, lim.msgsize_default)
+    if (defaults := default_sizes(lim)) is not None:
+        cost = queue_cost(*defaults)
         line = (
-            f"A queue created with the default size ({lim.msg_default} x "
-            f"{lim.msgsize_default:,} bytes) costs about {cost:,} bytes"
+            f"A queue created with the default size ({defaults[0]} x "
+            f"{defaults[1]:,} bytes) costs about {cost:,} bytes"
         )
         if rlimit is not None:
             line += f", so {rlimit // cost} of them fit in RLIMIT_MSGQUEUE for one user"
@@ -303,11 +305,15 @@ def cmd_limits(args: argparse.Namespace) -> int:
     rows = [
         ("msg_max", _show(lim.msg_max), "largest capacity of a queue, in messages"),
         ("msgsize_max", _show(lim.msgsize_max), "largest max_message_size, in bytes"),
-        ("msg_default", _show(lim.msg_default), "capacity of a queue created without one"),
+        (
+            "msg_default",
+            _show(lim.msg_default),
+            "capacity of a queue created without one (capped at msg_max)",
+        ),
         (
             "msgsize_default",
             _show(lim.msgsize_default),
-            "max_message_size of a queue created without one",
+            "max_message_size of a queue created without one (capped at msgsize_max)",
         ),
         ("queues_max", _show(lim.queues_max), "queues that may exist at once, system-wide"),
         ("priority_max", _show(lim.priority_max), "largest message priority"),
@@ -493,6 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "receive" and args.follow and (args.count or args.timeout is not None):
         args.parser.error("--follow does not go with --count or --timeout")
+    if isinstance(sys.stdout, io.TextIOWrapper):  # names print back as the bytes they are
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         return int(args.func(args))
     except BrokenPipeError:

@@ -199,7 +199,7 @@ def run(*, name: str | None = None, messages: int = 5000) -> int:
     except FileExistsError as exc:
         raise OSError(
             errno.EEXIST,
-            f"queue {exc.filename} already exists; the demo only runs on a queue of its own",
+            "the queue already exists; the demo only runs on a queue of its own",
             exc.filename,
         ) from None
     with created:

@@ -839,4 +839,4 @@ def test_permission_denied(make_queue: MakeQueue) -> None:
         "os.setgid(65534); os.setuid(65534)", "receive", str(mq.name), "--timeout", "0"
     )
     assert result.returncode == 1
-    assert f"permission denied opening message queue {mq.name}" in one_error_line(result)
+    assert f"{mq.name}: permission denied" in one_error_line(result)

@@ -364,7 +364,8 @@ int apmq_send_plain(apmq_queue *q, const char *data, size_t len, unsigned int pr
  * after `counted`), and by the caller when it has handed them over.
  * `counted` says that q->held counts the block: a hint that some block may
  * hold messages, so that a receive scans the list only then.  The caller's
- * clear leaves it counted; the block's next receive uncounts it.
+ * clear leaves it counted, and so does the block's next receive that takes
+ * messages: one thread receiving again and again changes no counter.
  */
 struct apmq_block {
     apmq_receive_block pub;     /* first: the caller's view */
@@ -403,7 +404,8 @@ static void apmq_hold(apmq_block *b, int count, unsigned long seq)
     b->seq = seq;
     b->owner = pthread_self();
     __atomic_store_n(&b->pub.taken, 1, __ATOMIC_RELEASE);
-    if (!__atomic_exchange_n(&b->counted, 1, __ATOMIC_ACQ_REL))
+    if (!__atomic_load_n(&b->counted, __ATOMIC_ACQUIRE)
+        && !__atomic_exchange_n(&b->counted, 1, __ATOMIC_ACQ_REL))
         __atomic_add_fetch(&b->q->held, 1, __ATOMIC_ACQ_REL);
 }
 
@@ -537,8 +539,9 @@ static int apmq_reclaim(apmq_block *b, int max)
         }
         return k;
     }
-    apmq_uncount(b);
-    if (__atomic_load_n(&q->held, __ATOMIC_ACQUIRE) == 0)
+    /* Any held block but this one (still counted for its last messages,
+       which its caller has handed over: it stays counted if it gets more)? */
+    if (__atomic_load_n(&q->held, __ATOMIC_ACQUIRE) == (long)b->counted)
         return 0;
     int k = 0;
     pthread_mutex_lock(&q->lock);
@@ -593,8 +596,10 @@ static int apmq_take(apmq_block *b, int max, int mode, double timeout)
         return k;
     apmq_transfer t = {0, NULL, b->pub.buf, b->pub.stride, 0, b->pub.priorities};
     ssize_t n = apmq_transfer_wait(q, &t, mode, timeout);
-    if (n < 0)
+    if (n < 0) {
+        apmq_uncount(b);
         return -1;
+    }
     b->pub.lengths[0] = (size_t)n;
     for (k = 1; k < max; k++) {
         t.buf = b->pub.buf + (size_t)k * b->pub.stride;
@@ -604,7 +609,11 @@ static int apmq_take(apmq_block *b, int max, int mode, double timeout)
             break;
         b->pub.lengths[k] = (size_t)n;
     }
-    apmq_hold(b, k, __atomic_add_fetch(&q->seq, 1, __ATOMIC_ACQ_REL));
+    /* Only an order among held messages: two receives at once may share a
+       number, and a plain load and store cost less than an atomic add. */
+    unsigned long seq = __atomic_load_n(&q->seq, __ATOMIC_RELAXED) + 1;
+    __atomic_store_n(&q->seq, seq, __ATOMIC_RELAXED);
+    apmq_hold(b, k, seq);
     return k;
 }
 

@@ -729,14 +729,16 @@ class MessageQueue:
             entry = spare.pop()
         except IndexError:
             entry = self._new_buffers()
+        _, cell, block, view = entry
         if wait is None:
-            n = _receive_plain(entry[2])
+            n = _receive_plain(block)
             if n < 0:
                 n, entry = self._receive_slow(n, entry, None, timeout_error=False)
+                _, cell, block, view = entry
         else:
             n, entry = self._receive_slow(None, entry, wait, timeout_error=True)
-        cell = entry[1]
-        msg = _new_tuple(Message, (entry[3][:n], cell[0]))
+            _, cell, block, view = entry
+        msg = _new_tuple(Message, (view[:n], cell[0]))
         spare.append(entry)
         cell[1] = 0  # handed over: nothing after this may call
         return msg

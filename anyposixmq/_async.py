@@ -38,6 +38,7 @@ from anyio import ClosedResourceError, WouldBlock
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.lowlevel import checkpoint
 
+from ._errors import pickle_error
 from ._names import QueueName
 from ._poll import PollWaiter
 from ._sync import POLLABLE, Buffer, MessageQueue, SendArgs, check_max_messages
@@ -346,6 +347,9 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
                 warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
             finally:  # even when warnings are errors
                 waiter.close_unwatched()
+
+    def __reduce__(self) -> Any:
+        raise pickle_error(self)
 
     def __repr__(self) -> str:
         waiter: Waiter | None = getattr(self, "_waiter", None)

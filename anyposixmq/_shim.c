@@ -7,6 +7,11 @@
  * next open).  Platform differences (mqd_t an int or a pointer, a pollable
  * descriptor or none) are settled here, in the preprocessor.
  *
+ * It also keeps what a receive took until its caller has handed it over
+ * (the receive blocks below): CPython runs a pending signal handler right
+ * after a C call returns, and the handler's exception must not lose the
+ * message the call brought back.
+ *
  * The file stands alone: it compiles with any C99 compiler against the
  * system's <mqueue.h>, outside Python (see crossbuild/).
  */
@@ -19,6 +24,8 @@
 #include <limits.h>
 #include <mqueue.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +41,20 @@
 #  define APMQ_FD(mqd) (-1)
 #endif
 
+typedef struct apmq_block apmq_block;
+
 struct apmq_queue {
     mqd_t mqd;
     int fd;            /* the pollable descriptor, or -1 */
     int closed;        /* set once by close or detach */
     int detached;      /* the descriptor was handed over: never close it */
     long refs;         /* 1 while open, plus one per call in flight */
+    int held_open;     /* closed, but open for messages held for other threads */
+    pthread_mutex_t lock;   /* guards the list of blocks and their bookkeeping */
+    apmq_block *blocks;     /* every receive block of this queue */
+    long holders;      /* the struct: 1 until apmq_free, plus one per block */
+    long held;         /* blocks that may hold messages (a hint, see below) */
+    unsigned long seq; /* counts the receives that took messages */
 };
 
 /* Take a reference for one call; 0 when the queue is closed. */
@@ -82,6 +97,17 @@ static apmq_queue *apmq_wrap(mqd_t mqd)
     q->closed = 0;
     q->detached = 0;
     q->refs = 1;
+    q->held_open = 0;
+    q->blocks = NULL;
+    q->holders = 1;
+    q->held = 0;
+    q->seq = 0;
+    if (pthread_mutex_init(&q->lock, NULL) != 0) {
+        mq_close(mqd);
+        free(q);
+        errno = ENOMEM;
+        return NULL;
+    }
     return q;
 }
 
@@ -124,34 +150,6 @@ apmq_queue *apmq_adopt(int fd)
     errno = ENOTSUP;
     return NULL;
 #endif
-}
-
-int apmq_close(apmq_queue *q)
-{
-    if (__atomic_exchange_n(&q->closed, 1, __ATOMIC_ACQ_REL))
-        return 0;
-    return apmq_leave(q);
-}
-
-int apmq_detach(apmq_queue *q)
-{
-    if (q->fd < 0 || !APMQ_FD_IS_MQD) {
-        errno = ENOTSUP;
-        return -1;
-    }
-    if (__atomic_exchange_n(&q->closed, 1, __ATOMIC_ACQ_REL)) {
-        errno = EBADF;
-        return APMQ_CLOSED;
-    }
-    __atomic_store_n(&q->detached, 1, __ATOMIC_RELEASE);
-    apmq_leave(q);
-    return q->fd;
-}
-
-void apmq_free(apmq_queue *q)
-{
-    apmq_close(q);
-    free(q);
 }
 
 int apmq_closed(apmq_queue *q)
@@ -237,16 +235,10 @@ static void apmq_to_timespec(double seconds, struct timespec *ts)
     }
 }
 
-/*
- * Wait until the queue may be ready, at most `remaining` seconds (< 0: no
- * limit).  Returns 0 when it is worth another attempt, -1 with errno set
- * otherwise (EINTR included: the caller lets Python run signal handlers).
- * Where the descriptor can be polled, the wait is relative and so measured on
- * the monotonic clock.  Elsewhere mq_timed* need an absolute CLOCK_REALTIME
- * deadline: the caller re-checks the monotonic clock after every expiry, so
- * a forward clock jump cannot end the wait early.
- */
 #if APMQ_POLLABLE
+/* Wait until the descriptor may be ready, at most `remaining` seconds (< 0:
+   no limit), measured on the monotonic clock since the wait is relative.
+   -1 with errno (EINTR included: the caller lets Python run its handlers). */
 static int apmq_wait(apmq_queue *q, short events, double remaining)
 {
     struct pollfd pfd;
@@ -256,14 +248,12 @@ static int apmq_wait(apmq_queue *q, short events, double remaining)
     pfd.revents = 0;
     if (remaining >= 0)
         apmq_to_timespec(remaining, &ts);
-    int rc = ppoll(&pfd, 1, remaining >= 0 ? &ts : NULL, NULL);
-    if (rc < 0)
-        return -1;
-    return 0;
+    return ppoll(&pfd, 1, remaining >= 0 ? &ts : NULL, NULL) < 0 ? -1 : 0;
 }
-#endif
-
-#if !APMQ_POLLABLE
+#else
+/* mq_timed* want an absolute CLOCK_REALTIME deadline: the caller re-checks
+   the monotonic clock after every expiry, so a clock jump cannot end the
+   wait early. */
 static void apmq_realtime_deadline(double remaining, struct timespec *ts)
 {
     struct timespec now, rel;
@@ -278,115 +268,88 @@ static void apmq_realtime_deadline(double remaining, struct timespec *ts)
 }
 #endif
 
+/* An absolute deadline in the past: mq_timed* try once without blocking. */
 static const struct timespec apmq_epoch = {0, 0};
 
-static int apmq_send_once(apmq_queue *q, const char *data, size_t len,
-                          unsigned int priority, int mode, double timeout)
+/* One message to send (data) or to receive (buf), for either direction. */
+typedef struct {
+    int sending;
+    const char *data;
+    char *buf;
+    size_t len;
+    unsigned int priority;      /* sending */
+    unsigned int *priority_out; /* receiving */
+} apmq_transfer;
+
+/* One kernel call; deadline NULL: mq_send/mq_receive (honour O_NONBLOCK). */
+static ssize_t apmq_kernel(apmq_queue *q, apmq_transfer *t, const struct timespec *deadline)
 {
-    int rc;
-    if (mode == APMQ_PLAIN)
-        return mq_send(q->mqd, data, len, priority);
-    if (mode == APMQ_TRY) {
-        rc = mq_timedsend(q->mqd, data, len, priority, &apmq_epoch);
-        if (rc < 0 && errno == ETIMEDOUT)
-            errno = EAGAIN;
-        return rc;
+    if (t->sending) {
+        if (deadline == NULL)
+            return mq_send(q->mqd, t->data, t->len, t->priority);
+        return mq_timedsend(q->mqd, t->data, t->len, t->priority, deadline);
     }
+    if (deadline == NULL)
+        return mq_receive(q->mqd, t->buf, t->len, t->priority_out);
+    return mq_timedreceive(q->mqd, t->buf, t->len, t->priority_out, deadline);
+}
+
+/*
+ * The one wait of both directions: attempt as `mode` says, waiting when it
+ * asks to.  A message size (receiving) or 0 (sending) on success; -1 with
+ * errno otherwise, EAGAIN for every "would block": full or empty on a try,
+ * the time run out on a timed call.
+ */
+static ssize_t apmq_transfer_wait(apmq_queue *q, apmq_transfer *t, int mode, double timeout)
+{
+    if (mode == APMQ_PLAIN)
+        return apmq_kernel(q, t, NULL);
     double deadline = apmq_now() + timeout;
     for (;;) {
+        ssize_t n;
 #if APMQ_POLLABLE
-        rc = mq_timedsend(q->mqd, data, len, priority, &apmq_epoch);
-        if (rc == 0 || (errno != ETIMEDOUT && errno != EAGAIN))
-            return rc;
-        double remaining = timeout < 0 ? -1.0 : deadline - apmq_now();
-        if (timeout >= 0 && remaining <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        if (apmq_wait(q, POLLOUT, remaining) < 0)
+        n = apmq_kernel(q, t, &apmq_epoch);
+#else
+        struct timespec ts = apmq_epoch;
+        if (mode != APMQ_TRY)
+            apmq_realtime_deadline(timeout < 0 ? 86400.0 : deadline - apmq_now(), &ts);
+        n = apmq_kernel(q, t, &ts);
+#endif
+        if (n >= 0 || (errno != ETIMEDOUT && errno != EAGAIN))
+            return n;
+        if (mode == APMQ_TRY || (timeout >= 0 && deadline - apmq_now() <= 0))
+            break;
+#if APMQ_POLLABLE
+        if (apmq_wait(q, t->sending ? POLLOUT : POLLIN,
+                      timeout < 0 ? -1.0 : deadline - apmq_now()) < 0)
             return -1;
 #else
-        struct timespec ts;
-        double remaining = timeout < 0 ? 86400.0 : deadline - apmq_now();
-        apmq_realtime_deadline(remaining, &ts);
-        rc = mq_timedsend(q->mqd, data, len, priority, &ts);
-        if (rc == 0 || (errno != ETIMEDOUT && errno != EAGAIN))
-            return rc;
         if (errno == EAGAIN) {
             /* O_NONBLOCK queue: no kernel wait, so sleep briefly. */
             struct timespec nap = {0, 1000000L};
             nanosleep(&nap, NULL);
         }
-        if (timeout >= 0 && deadline - apmq_now() <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
 #endif
     }
+    errno = EAGAIN;
+    return -1;
 }
 
-int apmq_send(apmq_queue *q, const char *data, size_t len,
-                     unsigned int priority, int mode, double timeout)
+/* -- sending ---------------------------------------------------------------- */
+
+APMQ_THREAD_LOCAL int apmq_last_sent;
+
+int apmq_send(apmq_queue *q, const char *data, size_t len, unsigned int priority,
+              int mode, double timeout)
 {
+    apmq_transfer t = {1, data, NULL, len, priority, NULL};
+    apmq_last_sent = 0;
     if (!apmq_enter(q))
         return APMQ_CLOSED;
-    int rc = apmq_send_once(q, data, len, priority, mode, timeout);
+    int rc = (int)apmq_transfer_wait(q, &t, mode, timeout);
+    apmq_last_sent = rc == 0;
     apmq_leave(q);
     return rc;
-}
-
-static ssize_t apmq_receive_once(apmq_queue *q, char *buf, size_t len,
-                                 unsigned int *priority, int mode, double timeout)
-{
-    ssize_t n;
-    if (mode == APMQ_PLAIN)
-        return mq_receive(q->mqd, buf, len, priority);
-    if (mode == APMQ_TRY) {
-        n = mq_timedreceive(q->mqd, buf, len, priority, &apmq_epoch);
-        if (n < 0 && errno == ETIMEDOUT)
-            errno = EAGAIN;
-        return n;
-    }
-    double deadline = apmq_now() + timeout;
-    for (;;) {
-#if APMQ_POLLABLE
-        n = mq_timedreceive(q->mqd, buf, len, priority, &apmq_epoch);
-        if (n >= 0 || (errno != ETIMEDOUT && errno != EAGAIN))
-            return n;
-        double remaining = timeout < 0 ? -1.0 : deadline - apmq_now();
-        if (timeout >= 0 && remaining <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        if (apmq_wait(q, POLLIN, remaining) < 0)
-            return -1;
-#else
-        struct timespec ts;
-        double remaining = timeout < 0 ? 86400.0 : deadline - apmq_now();
-        apmq_realtime_deadline(remaining, &ts);
-        n = mq_timedreceive(q->mqd, buf, len, priority, &ts);
-        if (n >= 0 || (errno != ETIMEDOUT && errno != EAGAIN))
-            return n;
-        if (errno == EAGAIN) {
-            struct timespec nap = {0, 1000000L};
-            nanosleep(&nap, NULL);
-        }
-        if (timeout >= 0 && deadline - apmq_now() <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-#endif
-    }
-}
-
-ssize_t apmq_receive(apmq_queue *q, char *buf, size_t len,
-                            unsigned int *priority, int mode, double timeout)
-{
-    if (!apmq_enter(q))
-        return APMQ_CLOSED;
-    ssize_t n = apmq_receive_once(q, buf, len, priority, mode, timeout);
-    apmq_leave(q);
-    return n;
 }
 
 int apmq_send_plain(apmq_queue *q, const char *data, size_t len, unsigned int priority)
@@ -394,41 +357,363 @@ int apmq_send_plain(apmq_queue *q, const char *data, size_t len, unsigned int pr
     return apmq_send(q, data, len, priority, APMQ_PLAIN, 0.0);
 }
 
-ssize_t apmq_receive_plain(apmq_receive_block *block)
+/* -- receive blocks ----------------------------------------------------------
+ *
+ * Every block is on its queue's list.  `taken` is written by the receive
+ * that fills the block, by whoever returns or puts back its messages (last,
+ * after `counted`), and by the caller when it has handed them over.
+ * `counted` says that q->held counts the block: a hint that some block may
+ * hold messages, so that a receive scans the list only then.  The caller's
+ * clear leaves it counted, and so does the block's next receive that takes
+ * messages: one thread receiving again and again changes no counter.
+ */
+struct apmq_block {
+    apmq_receive_block pub;     /* first: the caller's view */
+    apmq_queue *q;
+    apmq_block *prev, *next;
+    int capacity;
+    int count;                  /* messages held, while taken ... */
+    int first;                  /* ... from this one on */
+    int counted;
+    int orphaned;               /* freed by its caller while taken */
+    unsigned long seq;          /* when the held messages left the kernel */
+    pthread_t owner;            /* the thread whose receive took them */
+    size_t one_length;          /* `lengths` of a one-message block */
+};
+
+/* `taken` follows `priority`: the caller may see both as one array. */
+typedef char apmq_taken_follows_priority[
+    offsetof(apmq_receive_block, taken) == sizeof(unsigned int) ? 1 : -1];
+
+static int apmq_taken(apmq_block *b)
 {
-    return apmq_receive(block->q, block->buf, block->len, &block->priority, APMQ_PLAIN, 0.0);
+    return (int)__atomic_load_n(&b->pub.taken, __ATOMIC_ACQUIRE);
+}
+
+static void apmq_uncount(apmq_block *b)
+{
+    if (__atomic_exchange_n(&b->counted, 0, __ATOMIC_ACQ_REL))
+        __atomic_sub_fetch(&b->q->held, 1, __ATOMIC_ACQ_REL);
+}
+
+/* The block now holds `count` messages taken by this thread. */
+static void apmq_hold(apmq_block *b, int count, unsigned long seq)
+{
+    b->count = count;
+    b->first = 0;
+    b->seq = seq;
+    b->owner = pthread_self();
+    __atomic_store_n(&b->pub.taken, 1, __ATOMIC_RELEASE);
+    if (!__atomic_load_n(&b->counted, __ATOMIC_ACQUIRE)
+        && !__atomic_exchange_n(&b->counted, 1, __ATOMIC_ACQ_REL))
+        __atomic_add_fetch(&b->q->held, 1, __ATOMIC_ACQ_REL);
+}
+
+static void apmq_unlink_block(apmq_block *b)
+{
+    apmq_queue *q = b->q;
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        q->blocks = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    q->holders--;
+}
+
+/* Its messages are gone (returned or put back): hand the block back.  Locked. */
+static void apmq_release_held(apmq_block *b)
+{
+    apmq_uncount(b);
+    __atomic_store_n(&b->pub.taken, 0, __ATOMIC_RELEASE);
+    if (b->orphaned) {
+        apmq_unlink_block(b);
+        free(b);
+    }
+}
+
+static void apmq_forget(apmq_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    int last = --q->holders == 0;
+    pthread_mutex_unlock(&q->lock);
+    if (last) {
+        pthread_mutex_destroy(&q->lock);
+        free(q);
+    }
+}
+
+apmq_receive_block *apmq_block_new(apmq_queue *q, size_t stride, int capacity)
+{
+    if (capacity < 1 || stride == 0 || (size_t)capacity > ((size_t)-1 / 2 - sizeof(apmq_block)) / (stride + sizeof(size_t) + sizeof(unsigned int))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t extra = capacity > 1 ? (size_t)capacity * (sizeof(size_t) + sizeof(unsigned int)) : 0;
+    apmq_block *b = malloc(sizeof *b + extra + (size_t)capacity * stride);
+    if (b == NULL)
+        return NULL;
+    memset(b, 0, sizeof *b);
+    b->q = q;
+    b->capacity = capacity;
+    b->pub.stride = stride;
+    if (capacity > 1) {
+        b->pub.lengths = (size_t *)(void *)(b + 1);
+        b->pub.priorities = (unsigned int *)(void *)(b->pub.lengths + capacity);
+        b->pub.buf = (char *)(b->pub.priorities + capacity);
+    } else {
+        b->pub.lengths = &b->one_length;
+        b->pub.priorities = &b->pub.priority;
+        b->pub.buf = (char *)(b + 1);
+    }
+    pthread_mutex_lock(&q->lock);
+    b->next = q->blocks;
+    if (q->blocks)
+        q->blocks->prev = b;
+    q->blocks = b;
+    q->holders++;
+    pthread_mutex_unlock(&q->lock);
+    return &b->pub;
+}
+
+void apmq_block_free(apmq_receive_block *block)
+{
+    apmq_block *b = (apmq_block *)(void *)block;
+    apmq_queue *q = b->q;
+    pthread_mutex_lock(&q->lock);
+    if (apmq_taken(b)) {
+        /* Its messages were never handed over: anyone may return them. */
+        b->orphaned = 1;
+        pthread_mutex_unlock(&q->lock);
+        return;
+    }
+    apmq_uncount(b);
+    apmq_unlink_block(b);
+    int last = q->holders == 0;
+    pthread_mutex_unlock(&q->lock);
+    free(b);
+    if (last) {
+        pthread_mutex_destroy(&q->lock);
+        free(q);
+    }
+}
+
+/* Whether this thread may return (or put back) what `b` holds. */
+static int apmq_ours(apmq_block *b, int all)
+{
+    return apmq_taken(b) && b->first < b->count
+        && (all || b->orphaned || pthread_equal(b->owner, pthread_self()));
+}
+
+/* The held block to return or put back first (the oldest).  Locked. */
+static apmq_block *apmq_oldest_held(apmq_queue *q, apmq_block *except, int all)
+{
+    apmq_block *best = NULL;
+    for (apmq_block *o = q->blocks; o != NULL; o = o->next)
+        if (o != except && apmq_ours(o, all) && (best == NULL || o->seq < best->seq))
+            best = o;
+    return best;
 }
 
 /*
- * Take up to max_messages messages that are there now, without waiting:
- * message i goes to buf + i * stride (len bytes available there), its size to
- * lengths[i] and its priority to priorities[i].  Returns how many were taken;
- * when none, -1 with errno (EAGAIN for an empty queue).
+ * Messages taken earlier and never handed over, returned before any other:
+ * how many are now in `b` (slots 0...), 0 when there are none, APMQ_BUSY when
+ * `b` holds another thread's messages.
  */
-int apmq_receive_many(apmq_queue *q, char *buf, size_t stride, size_t len,
-                             int max_messages, unsigned int *priorities, size_t *lengths)
+static int apmq_reclaim(apmq_block *b, int max)
 {
-    int taken = 0;
-    if (!apmq_enter(q))
-        return APMQ_CLOSED;
-    while (taken < max_messages) {
-        ssize_t n = mq_timedreceive(q->mqd, buf + (size_t)taken * stride, len,
-                                    &priorities[taken], &apmq_epoch);
-        if (n < 0) {
-            if (errno == ETIMEDOUT)
-                errno = EAGAIN;
-            break;
+    apmq_queue *q = b->q;
+    if (apmq_taken(b)) {
+        int k = b->count - b->first;
+        if (!pthread_equal(b->owner, pthread_self()) || k > max)
+            return APMQ_BUSY;
+        /* Our own: the receive that took them never handed them over. */
+        if (b->first > 0) {
+            memmove(b->pub.buf, b->pub.buf + (size_t)b->first * b->pub.stride,
+                    (size_t)k * b->pub.stride);
+            memmove(b->pub.lengths, b->pub.lengths + b->first, (size_t)k * sizeof(size_t));
+            memmove(b->pub.priorities, b->pub.priorities + b->first,
+                    (size_t)k * sizeof(unsigned int));
+            b->count = k;
+            b->first = 0;
         }
-        lengths[taken] = (size_t)n;
-        taken++;
+        return k;
     }
+    /* Any held block but this one (still counted for its last messages,
+       which its caller has handed over: it stays counted if it gets more)? */
+    if (__atomic_load_n(&q->held, __ATOMIC_ACQUIRE) == (long)b->counted)
+        return 0;
+    int k = 0;
+    pthread_mutex_lock(&q->lock);
+    apmq_block *o = apmq_oldest_held(q, b, 0);
+    if (o != NULL) {
+        k = o->count - o->first;
+        if (k > max)
+            k = max;
+        for (int i = 0; i < k; i++) {
+            size_t n = o->pub.lengths[o->first + i];
+            memcpy(b->pub.buf + (size_t)i * b->pub.stride,
+                   o->pub.buf + (size_t)(o->first + i) * o->pub.stride, n);
+            b->pub.lengths[i] = n;
+            b->pub.priorities[i] = o->pub.priorities[o->first + i];
+        }
+        apmq_hold(b, k, o->seq);
+        o->first += k;
+        if (o->first == o->count)
+            apmq_release_held(o);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return k;
+}
+
+/* Put back what may be put back (`all`: everything held), oldest first,
+   behind the messages of the same priority.  Whether any is left.  Locked. */
+static int apmq_put_back(apmq_queue *q, int all)
+{
+    apmq_block *o;
+    while ((o = apmq_oldest_held(q, NULL, all)) != NULL) {
+        for (; o->first < o->count; o->first++) {
+            apmq_transfer t = {1, o->pub.buf + (size_t)o->first * o->pub.stride, NULL,
+                               o->pub.lengths[o->first], o->pub.priorities[o->first], NULL};
+            /* A queue refilled meanwhile gets a second to make room. */
+            apmq_transfer_wait(q, &t, APMQ_TIMED, 1.0);
+        }
+        apmq_release_held(o);
+    }
+    for (o = q->blocks; o != NULL; o = o->next)
+        if (apmq_taken(o) && o->first < o->count)
+            return 1;
+    return 0;
+}
+
+/* Take up to `max` messages into `b`: those held first, then the kernel's
+   (the first as `mode` says, the others only if there now). */
+static int apmq_take(apmq_block *b, int max, int mode, double timeout)
+{
+    apmq_queue *q = b->q;
+    int k = apmq_reclaim(b, max);
+    if (k != 0)
+        return k;
+    apmq_transfer t = {0, NULL, b->pub.buf, b->pub.stride, 0, b->pub.priorities};
+    ssize_t n = apmq_transfer_wait(q, &t, mode, timeout);
+    if (n < 0) {
+        apmq_uncount(b);
+        return -1;
+    }
+    b->pub.lengths[0] = (size_t)n;
+    for (k = 1; k < max; k++) {
+        t.buf = b->pub.buf + (size_t)k * b->pub.stride;
+        t.priority_out = &b->pub.priorities[k];
+        n = apmq_kernel(q, &t, &apmq_epoch);
+        if (n < 0)
+            break;
+        b->pub.lengths[k] = (size_t)n;
+    }
+    /* Only an order among held messages: two receives at once may share a
+       number, and a plain load and store cost less than an atomic add. */
+    unsigned long seq = __atomic_load_n(&q->seq, __ATOMIC_RELAXED) + 1;
+    __atomic_store_n(&q->seq, seq, __ATOMIC_RELAXED);
+    apmq_hold(b, k, seq);
+    return k;
+}
+
+ssize_t apmq_receive(apmq_receive_block *block, char *into, size_t into_len,
+                     int mode, double timeout)
+{
+    apmq_block *b = (apmq_block *)(void *)block;
+    if (!apmq_enter(b->q))
+        return APMQ_CLOSED;
+    ssize_t n = apmq_take(b, 1, mode, timeout);
+    if (n > 0) {
+        n = (ssize_t)block->lengths[0];
+        if (into != NULL) {
+            if ((size_t)n > into_len) {
+                errno = EMSGSIZE;
+                n = -1;
+            } else {
+                memcpy(into, block->buf, (size_t)n);
+            }
+        }
+    }
+    apmq_leave(b->q);
+    return n;
+}
+
+ssize_t apmq_receive_plain(apmq_receive_block *block)
+{
+    return apmq_receive(block, NULL, 0, APMQ_PLAIN, 0.0);
+}
+
+int apmq_receive_many(apmq_receive_block *block, int max_messages, int mode, double timeout)
+{
+    apmq_block *b = (apmq_block *)(void *)block;
+    if (max_messages < 1 || max_messages > b->capacity) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!apmq_enter(b->q))
+        return APMQ_CLOSED;
+    int k = apmq_take(b, max_messages, mode, timeout);
+    apmq_leave(b->q);
+    return k;
+}
+
+/* -- closing ------------------------------------------------------------------ */
+
+int apmq_close(apmq_queue *q)
+{
+    if (__atomic_exchange_n(&q->closed, 1, __ATOMIC_ACQ_REL))
+        return 0;
+    pthread_mutex_lock(&q->lock);
+    int left = apmq_put_back(q, 0);
+    q->held_open = left;
+    pthread_mutex_unlock(&q->lock);
+    /* Messages held for another thread: it may still hand them over, or
+       they are put back by apmq_free, with the descriptor kept till then. */
+    return left ? 0 : apmq_leave(q);
+}
+
+int apmq_detach(apmq_queue *q)
+{
+    if (q->fd < 0 || !APMQ_FD_IS_MQD) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    if (__atomic_exchange_n(&q->closed, 1, __ATOMIC_ACQ_REL)) {
+        errno = EBADF;
+        return APMQ_CLOSED;
+    }
+    pthread_mutex_lock(&q->lock);
+    apmq_put_back(q, 0);
+    pthread_mutex_unlock(&q->lock);
+    __atomic_store_n(&q->detached, 1, __ATOMIC_RELEASE);
     apmq_leave(q);
-    return taken > 0 ? taken : -1;
+    return q->fd;
+}
+
+void apmq_free(apmq_queue *q)
+{
+    apmq_close(q);
+    /* No caller is left to hand anything over: put back all that is held. */
+    pthread_mutex_lock(&q->lock);
+    int held_open = q->held_open;
+    if (held_open)
+        apmq_put_back(q, 1);
+    q->held_open = 0;
+    pthread_mutex_unlock(&q->lock);
+    if (held_open)
+        apmq_leave(q);
+    apmq_forget(q);
 }
 
 int apmq_unlink(const char *name)
 {
     return mq_unlink(name);
+}
+
+int apmq_pollable(void)
+{
+    return APMQ_POLLABLE;
 }
 
 long apmq_priority_max(void)

@@ -40,12 +40,23 @@ import time
 import warnings
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from ._binding import ffi, lib
-from ._errors import closed_error, open_error, os_error, send_size_error
-from ._limits import PRIORITY_MAX, limits
+from ._errors import (
+    Operation,
+    adopt_error,
+    closed_error,
+    not_pollable_error,
+    open_error,
+    operation_error,
+    os_error,
+    pickle_error,
+    unlink_error,
+)
+from ._limits import PRIORITY_MAX, default_sizes, limits
 from ._names import QueueName, display_name, encode_name
+from ._types import Buffer as Buffer  # the async layer takes it from here
 from ._types import Message, QueueAttributes
 
 if TYPE_CHECKING:
@@ -55,8 +66,9 @@ _PLAIN: Final = int(lib.APMQ_PLAIN)
 _TRY: Final = int(lib.APMQ_TRY)
 _TIMED: Final = int(lib.APMQ_TIMED)
 _CLOSED: Final = int(lib.APMQ_CLOSED)
+_BUSY: Final = int(lib.APMQ_BUSY)
 #: Whether the queue descriptor can be waited on with poll/select/epoll.
-POLLABLE: Final = bool(lib.APMQ_POLLABLE)
+POLLABLE: Final = bool(lib.apmq_pollable())
 
 _EINTR: Final = errno.EINTR
 _EAGAIN: Final = errno.EAGAIN
@@ -74,12 +86,8 @@ _new_tuple = tuple.__new__
 _release = ffi.release
 _monotonic = time.monotonic
 _unpack = ffi.unpack
-_alloc = ffi.new_allocator(should_clear_after_alloc=False)
 _send_plain = lib.apmq_send_plain
 _receive_plain = lib.apmq_receive_plain
-
-#: Anything the buffer protocol gives as contiguous bytes.
-Buffer = Any
 
 
 def check_priority(priority: object) -> int:
@@ -155,6 +163,19 @@ class _Borrowed:
         _release(self.view)
 
 
+#: The PEP 678 note of an exception raised just after a send's C call returned
+#: (CPython runs a pending signal handler then) when the kernel took the message.
+SENT_NOTE: Final = "the message was sent: the queue took it before this exception was raised"
+
+
+def _add_note_310(exc: BaseException, note: str) -> None:
+    exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]
+
+
+# BaseException.add_note is C: the note is on before any handler can run again.
+_add_note: Final = getattr(BaseException, "add_note", _add_note_310)
+
+
 def check_max_messages(max_messages: object) -> int:
     """*max_messages* for ``receive_many``: an int of at least 1."""
     if isinstance(max_messages, bool) or not isinstance(max_messages, int):
@@ -212,9 +233,9 @@ def _default_sizes(name: str) -> tuple[int, int]:
 
     *name* is the queue being created, for the error if the probe fails.
     """
-    lim = limits()
-    if lim.msg_default is not None and lim.msgsize_default is not None:
-        return lim.msg_default, lim.msgsize_default
+    defaults = default_sizes(limits())
+    if defaults is not None:
+        return defaults
     # Not reported (not Linux): the system default is what the kernel gives
     # a queue created without attributes, so ask it with a scratch queue.
     raw = f"/anyposixmq-probe-{os.getpid()}-{time.monotonic_ns()}".encode()
@@ -269,16 +290,17 @@ def unlink(name: QueueName, *, missing_ok: bool = False) -> None:
         err = ffi.errno
         if err == errno.ENOENT and missing_ok:
             return
-        if err == errno.ENOENT:
-            raise os_error(err, display_name(raw), f"no message queue named {display_name(raw)}")
-        raise os_error(err, display_name(raw))
+        raise unlink_error(err, display_name(raw))
 
 
 class MessageQueue:
     """An open POSIX message queue, for blocking and nonblocking use.
 
-    :param name: the queue's name, ``str`` (UTF-8) or ``bytes``; ``"jobs"``
-        and ``"/jobs"`` are the same queue.
+    :param name: the queue's name, ``str`` or ``bytes``; ``"jobs"`` and
+        ``"/jobs"`` are the same queue.  A ``str`` is encoded as
+        :func:`os.fsencode` does (UTF-8, surrogate escapes for other bytes),
+        so every name the library reports (:attr:`name`,
+        :func:`list_queues`) can be given back.
     :param create: create the queue if it does not exist (``O_CREAT``).
     :param exclusive: fail with :class:`FileExistsError` if it exists
         (``O_EXCL``); needs *create*.  Queue names are shared by every user
@@ -294,7 +316,9 @@ class MessageQueue:
     :param capacity: how many messages a created queue holds.
     :param max_message_size: the largest message a created queue takes.
         With only one of *capacity* and *max_message_size* given, the other
-        is the system default; with neither, the system defaults are used.
+        is what the system gives a queue created without sizes (on Linux
+        ``min(msg_default, msg_max)`` and ``min(msgsize_default,
+        msgsize_max)``); with neither, the system defaults are used.
     :param nonblocking: open with ``O_NONBLOCK``: ``send``/``receive``
         without a timeout raise :class:`BlockingIOError` instead of waiting.
     :raises ValueError, TypeError: bad arguments, before any system call.
@@ -303,7 +327,8 @@ class MessageQueue:
 
     The queue is closed by :meth:`close`, at the end of a ``with`` block, or
     when garbage collected (with a :class:`ResourceWarning`).  Any number of
-    threads may use one object at once.
+    threads may use one object at once.  It cannot be pickled (nor passed to
+    a spawned process): pass the name and open the queue again there.
     """
 
     __slots__ = ("__weakref__", "_capacity", "_many", "_max_message_size", "_name", "_q", "_spare")
@@ -313,7 +338,7 @@ class MessageQueue:
     _capacity: int
     _max_message_size: int
     _spare: list[tuple[Any, Any, Any, Any]]
-    _many: list[tuple[Any, Any, Any, int]]
+    _many: list[tuple[Any, Any, int]]
 
     def __init__(
         self,
@@ -338,7 +363,7 @@ class MessageQueue:
         if isinstance(mode, bool) or not isinstance(mode, int):
             raise TypeError(f"mode must be an int (permission bits), not {type(mode).__name__}")
         if not 0 <= mode <= 0o7777:
-            raise ValueError(f"mode must be permission bits between 0 and 0o7777, not {mode!r}")
+            raise ValueError(f"mode must be permission bits between 0 and 0o7777, not {mode:#o}")
         cap = _check_size("capacity", capacity)
         size = _check_size("max_message_size", max_message_size)
         with_attr = create and (cap is not None or size is not None)
@@ -364,7 +389,7 @@ class MessageQueue:
         if lib.apmq_getattr(q, attr) != 0:  # pragma: no cover - a fresh descriptor
             err = ffi.errno
             self.close()
-            raise os_error(err, self.name)
+            raise operation_error(err, self.name, operation="query")
         self._capacity = int(attr[1])
         self._max_message_size = int(attr[2])
         self._spare = []
@@ -387,11 +412,7 @@ class MessageQueue:
             raise ValueError(f"fd must be a descriptor number >= 0, not {fd!r}")
         q = lib.apmq_adopt(fd)
         if q == ffi.NULL:
-            err = ffi.errno
-            text = None
-            if err in (errno.EBADF, errno.EINVAL):
-                text = f"descriptor {fd} is not an open message queue"
-            raise os_error(err, None if raw is None else display_name(raw), text)
+            raise adopt_error(ffi.errno, fd, None if raw is None else display_name(raw))
         self = cls.__new__(cls)
         self._adopt(q, raw)
         return self
@@ -400,7 +421,11 @@ class MessageQueue:
 
     @property
     def name(self) -> str | None:
-        """The queue's name with its leading slash (``None`` if adopted unnamed)."""
+        """The queue's name with its leading slash (``None`` if adopted unnamed).
+
+        Bytes that are not UTF-8 appear as surrogate escapes (``"/caf\\udce9"``),
+        as :func:`os.fsdecode` shows them; the name opens the same queue again.
+        """
         return None if self._name is None else display_name(self._name)
 
     @property
@@ -432,14 +457,14 @@ class MessageQueue:
             raise TypeError(f"nonblocking must be a bool, not {type(value).__name__}")
         rc = lib.apmq_set_nonblocking(self._q, value)
         if rc != 0:
-            self._raise(rc, ffi.errno)
+            self._raise_query(rc, ffi.errno)
 
     def attributes(self) -> QueueAttributes:
         """The queue's attributes now (``mq_getattr(3)``)."""
         attr = ffi.new("long[4]")
         rc = lib.apmq_getattr(self._q, attr)
         if rc != 0:
-            self._raise(rc, ffi.errno)
+            self._raise_query(rc, ffi.errno)
         return QueueAttributes(
             capacity=int(attr[1]),
             max_message_size=int(attr[2]),
@@ -457,11 +482,7 @@ class MessageQueue:
         if fd < 0 or not POLLABLE:
             if fd == _CLOSED:
                 raise closed_error()
-            raise os_error(
-                errno.ENOTSUP,
-                self.name,
-                "message queue descriptors cannot be polled on this platform",
-            )
+            raise not_pollable_error(self.name)
         return int(fd)
 
     def get_inheritable(self) -> bool:
@@ -489,14 +510,14 @@ class MessageQueue:
         """Give up the descriptor and return it; the object is closed, the queue is not."""
         fd = lib.apmq_detach(self._q)
         if fd < 0:
-            self._raise(fd, ffi.errno)
+            self._raise_query(fd, ffi.errno)
         return int(fd)
 
     def dup(self) -> MessageQueue:
         """A new, independently closed MessageQueue on the same open queue description."""
         fd = lib.apmq_dup(self._q)
         if fd < 0:
-            self._raise(fd, ffi.errno)
+            self._raise_query(fd, ffi.errno)
         try:
             return MessageQueue.from_fd(fd, name=self._name)
         except BaseException:
@@ -526,6 +547,11 @@ class MessageQueue:
             warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
             lib.apmq_close(q)
 
+    def __reduce__(self) -> NoReturn:
+        # Its state is a descriptor of this process: a copy elsewhere (pickle,
+        # a spawned Process) could only be a lie.  dup() makes a real copy.
+        raise pickle_error(self)
+
     def __repr__(self) -> str:
         # Any attribute may be missing: a KeyboardInterrupt can cut __init__ short.
         raw = getattr(self, "_name", None)
@@ -538,23 +564,32 @@ class MessageQueue:
 
     # -- errors -------------------------------------------------------------
 
-    def _raise(self, rc: int, err: int, size: int = 0, receiving: bool = False) -> Any:
-        """Raise the exception for a failed call (rc < 0, errno *err*)."""
+    def _raise(
+        self, rc: int, err: int, size: int = 0, receiving: bool = False, *, timed: bool = False
+    ) -> Any:
+        """Raise the exception for a failed call (rc < 0, errno *err*).
+
+        *size* is a send's message length, *receiving* says a receive failed
+        (neither: a send), and *timed* whether the caller gave a timeout
+        (then "would block" is a TimeoutError, else a BlockingIOError).
+        """
         if rc == _CLOSED:
             raise closed_error()
-        name = self.name
-        if err == _EAGAIN:
-            what = "empty" if receiving else "full"
-            raise os_error(err, name, f"queue {name} is {what}")
-        if err == _ETIMEDOUT:
-            what = "receive from" if receiving else "send to"
-            raise os_error(err, name, f"timed out waiting to {what} queue {name}")
-        if err == errno.EMSGSIZE and not receiving:
-            raise send_size_error(name, size, self._max_message_size)
-        if err == errno.EBADF:
-            what = "reading" if receiving else "writing"
-            raise os_error(err, name, f"queue {name} was not opened for {what}")
-        raise os_error(err, name)
+        operation: Operation = "receive" if receiving else "send"
+        raise operation_error(
+            err,
+            self.name,
+            operation=operation,
+            timed=timed,
+            size=size,
+            max_message_size=self._max_message_size,
+        )
+
+    def _raise_query(self, rc: int, err: int) -> Any:
+        """Raise the exception for a failed call that neither sends nor receives."""
+        if rc == _CLOSED:
+            raise closed_error()
+        raise operation_error(err, self.name, operation="query")
 
     # -- sending ------------------------------------------------------------
 
@@ -577,41 +612,28 @@ class MessageQueue:
         :raises OSError: (``EMSGSIZE``) *data* is longer than :attr:`max_message_size`.
         :raises TypeError, ValueError: bad *data*, *priority* or *timeout*,
             before anything is sent.
+
+        An exception that a signal handler raises just after the kernel took
+        the message (:exc:`KeyboardInterrupt`) carries a note saying that the
+        message was sent.
         """
         if timeout is None and priority is None and type(data) is bytes:
             # The common case in the fewest steps (see the benchmarks).
-            rc = _send_plain(self._q, data, len(data), 0)
+            size = len(data)
+            try:
+                rc = _send_plain(self._q, data, size, 0)
+            except BaseException as exc:
+                if lib.apmq_last_sent:
+                    _add_note(exc, SENT_NOTE)
+                raise
             if rc:
-                self._send_slow(rc, data, len(data), 0, None, timeout_error=False)
+                self._send_slow(rc, data, size, 0, None, timeout_error=False)
             return
-        if type(data) is bytes and (
-            priority is None or (type(priority) is int and 0 <= priority <= PRIORITY_MAX)
-        ):
-            prio = priority or 0
-            if timeout is None:
-                rc = _send_plain(self._q, data, len(data), prio)
-                if rc:
-                    self._send_slow(rc, data, len(data), prio, None, timeout_error=False)
-            else:
-                wait = _check_timeout(timeout)
-                self._send_slow(None, data, len(data), prio, wait, timeout_error=True)
-            return
+        wait = None if timeout is None else _check_timeout(timeout)
         with SendArgs(data, priority) as args:
-            if timeout is None:
-                rc = _send_plain(self._q, args.buf, args.size, args.priority)
-                if rc:
-                    self._send_slow(
-                        rc, args.buf, args.size, args.priority, None, timeout_error=False
-                    )
-            else:
-                self._send_slow(
-                    None,
-                    args.buf,
-                    args.size,
-                    args.priority,
-                    _check_timeout(timeout),
-                    timeout_error=True,
-                )
+            self._send_slow(
+                None, args.buf, args.size, args.priority, wait, timeout_error=wait is not None
+            )
 
     def send_nowait(self, data: Buffer | Message, priority: int | None = None) -> None:
         """Send one message if there is room now, whatever the blocking mode.
@@ -636,7 +658,12 @@ class MessageQueue:
         q = self._q
         while True:
             if rc is None:
-                rc = lib.apmq_send(q, buf, n, prio, mode, arg)
+                try:
+                    rc = lib.apmq_send(q, buf, n, prio, mode, arg)
+                except BaseException as exc:
+                    if lib.apmq_last_sent:
+                        _add_note(exc, SENT_NOTE)
+                    raise
                 if rc == 0:
                     return
             err = ffi.errno
@@ -647,9 +674,7 @@ class MessageQueue:
                 if deadline is not None:
                     arg = max(0.0, deadline - _monotonic())
                 continue
-            if timeout_error and err == _EAGAIN:
-                err = _ETIMEDOUT
-            self._raise(rc, err, n)
+            self._raise(rc, err, n, timed=timeout_error)
 
     def _try_send(self, args: SendArgs) -> bool:
         """One attempt (the seam): True when sent, False when the queue is full."""
@@ -660,36 +685,56 @@ class MessageQueue:
         return self._send_once(args, _TIMED, timeout)
 
     def _send_once(self, args: SendArgs, mode: int, timeout: float) -> bool:
-        rc = lib.apmq_send(self._q, args.buf, args.size, args.priority, mode, timeout)
+        try:
+            rc = lib.apmq_send(self._q, args.buf, args.size, args.priority, mode, timeout)
+        except BaseException as exc:
+            if lib.apmq_last_sent:
+                _add_note(exc, SENT_NOTE)
+            raise
         if rc == 0:
             return True
         err = ffi.errno
-        if rc != _CLOSED and err in (_EAGAIN, _ETIMEDOUT, _EINTR):
+        if rc != _CLOSED and err in (_EAGAIN, _EINTR):
             return False
         return bool(self._raise(rc, err, args.size))
 
     # -- receiving ----------------------------------------------------------
+    #
+    # Every receive goes through a receive block (see _shim.h) that keeps
+    # what the kernel handed over until the block's ``taken`` flag,
+    # ``cell[1]``, is cleared.  The clear is the last thing a receive does
+    # before it returns, with no call after it: CPython runs signal handlers
+    # only at calls and backward jumps, so an exception that one raises
+    # either comes before the clear (the block still holds the message, and
+    # the next receive of this thread returns it, or close() puts it back)
+    # or not at all.
 
     def _buffers(self) -> tuple[Any, Any, Any, Any]:
-        """(buffer, priority cell, receive block, buffer view) for one call; give it back after."""
+        """(buffer, cell, receive block, buffer view) for one call; give it back after.
+
+        ``cell[0]`` is the priority received, ``cell[1]`` the block's ``taken`` flag.
+        """
         try:
             return self._spare.pop()
         except IndexError:
             return self._new_buffers()
 
     def _new_buffers(self) -> tuple[Any, Any, Any, Any]:
-        # The block holds the arguments of a plain receive into this buffer,
-        # so that receive() is a one-argument C call; its first field is the
-        # priority cell.  Its queue pointer stays valid: the entry lives in
-        # self._spare or in a call on self, never longer than self._q.  Slicing
-        # the view, ``view[:n]``, is the cheapest way to the received bytes.
+        # Slicing the view, ``view[:n]``, is the cheapest way to the received bytes.
+        block = self._new_block(1)
+        return (
+            block.buf,
+            ffi.cast("unsigned int *", block),
+            block,
+            ffi.buffer(block.buf, block.stride),
+        )
+
+    def _new_block(self, capacity: int) -> Any:
         size = self._max_message_size
-        buf = _alloc("char[]", size)
-        block = ffi.new("apmq_receive_block *")
-        block.q = self._q
-        block.buf = buf
-        block.len = size
-        return buf, ffi.addressof(block, "priority"), block, ffi.buffer(buf)
+        block = lib.apmq_block_new(self._q, size, capacity)
+        if block == ffi.NULL:
+            raise MemoryError(f"no memory for {capacity} messages of {size} bytes")
+        return ffi.gc(block, lib.apmq_block_free)
 
     def receive(self, *, timeout: float | None = None) -> Message:
         """Take the oldest message of the highest priority.
@@ -697,23 +742,30 @@ class MessageQueue:
         :param timeout: as for :meth:`send`.
         :raises TimeoutError: still empty when *timeout* ran out.
         :raises BlockingIOError: empty, on a nonblocking queue without timeout.
+
+        A message that a receive took just before a signal handler's
+        exception (:exc:`KeyboardInterrupt`) stopped it is not lost: the next
+        receive in the same thread returns it first, and :meth:`close` puts
+        it back in the queue.
         """
+        wait = None if timeout is None else _check_timeout(timeout)
         spare = self._spare
         try:
             entry = spare.pop()
         except IndexError:
             entry = self._new_buffers()
-        buf, cell, block, view = entry
-        if timeout is None:
+        _, cell, block, view = entry
+        if wait is None:
             n = _receive_plain(block)
             if n < 0:
-                n = self._receive_slow(n, entry, buf, self._max_message_size, None, False)
+                n, entry = self._receive_slow(n, entry, None, timeout_error=False)
+                _, cell, block, view = entry
         else:
-            n = self._receive_slow(
-                None, entry, buf, self._max_message_size, _check_timeout(timeout), True
-            )
+            n, entry = self._receive_slow(None, entry, wait, timeout_error=True)
+            _, cell, block, view = entry
         msg = _new_tuple(Message, (view[:n], cell[0]))
         spare.append(entry)
+        cell[1] = 0  # handed over: nothing after this may call
         return msg
 
     def receive_nowait(self) -> Message:
@@ -721,10 +773,11 @@ class MessageQueue:
 
         :raises BlockingIOError: the queue is empty.
         """
-        pair = self._buffers()
-        n = self._receive_slow(None, pair, pair[0], self._max_message_size, 0.0, False)
-        msg = _new_tuple(Message, (pair[3][:n], pair[1][0]))
-        self._spare.append(pair)
+        n, entry = self._receive_slow(None, self._buffers(), 0.0, timeout_error=False)
+        cell = entry[1]
+        msg = _new_tuple(Message, (entry[3][:n], cell[0]))
+        self._spare.append(entry)
+        cell[1] = 0
         return msg
 
     def _check_receive_buffer(self, buffer: Buffer) -> None:
@@ -762,116 +815,176 @@ class MessageQueue:
             so no message is lost).
         """
         wait = None if timeout is None else _check_timeout(timeout)
-        pair = self._buffers()
         with self._borrow(buffer) as view:
-            n = self._receive_slow(None, pair, view, len(view), wait, timeout is not None)
-        result = (n, int(pair[1][0]))
-        self._spare.append(pair)
+            n, entry = self._receive_slow(
+                None, self._buffers(), wait, timeout_error=wait is not None, into=view
+            )
+        cell = entry[1]
+        result = (n, int(cell[0]))
+        self._spare.append(entry)
+        cell[1] = 0
         return result
 
     def _receive_slow(
         self,
         n: int | None,
-        pair: tuple[Any, Any, Any, Any],
-        buf: Any,
-        size: int,
+        entry: tuple[Any, Any, Any, Any],
         timeout: float | None,
+        *,
         timeout_error: bool,
-    ) -> int:
-        """Receive (again) after EINTR or for a timed/one-try receive; raise on failure."""
+        into: Any = None,
+    ) -> tuple[int, tuple[Any, Any, Any, Any]]:
+        """Receive (again) after EINTR or for a timed/one-try receive; raise on failure.
+
+        Returns the size and the entry that holds the message: another one
+        than *entry* when that one still held another thread's message.
+        """
         mode, arg, deadline = _wait_args(timeout)
-        q = self._q
+        into_len = 0 if into is None else len(into)
         while True:
-            if n is None:
-                n = lib.apmq_receive(q, buf, size, pair[1], mode, arg)
+            if n is None or n == _BUSY:
+                if n == _BUSY:
+                    entry = self._new_buffers()
+                n = lib.apmq_receive(
+                    entry[2], ffi.NULL if into is None else into, into_len, mode, arg
+                )
                 if n >= 0:
-                    return n
+                    return n, entry
+                if n == _BUSY:
+                    continue
             err = ffi.errno
             if n != _CLOSED and err == _EINTR:
                 n = None
                 if deadline is not None:
                     arg = max(0.0, deadline - _monotonic())
                 continue
-            if timeout_error and err == _EAGAIN:
-                err = _ETIMEDOUT
-            self._raise(n, err, receiving=True)
+            self._spare.append(entry)
+            self._raise(n, err, receiving=True, timed=timeout_error)
+
+    def _receive_once(self, mode: int, timeout: float) -> Message | None:
+        entry = self._buffers()
+        n = lib.apmq_receive(entry[2], ffi.NULL, 0, mode, timeout)
+        if n == _BUSY:
+            return self._receive_once(mode, timeout)
+        if n < 0:
+            self._spare.append(entry)  # unused: a new one each empty try cost ~1 us
+            self._receive_none(n)
+            return None
+        cell = entry[1]
+        msg = _new_tuple(Message, (entry[3][:n], cell[0]))
+        self._spare.append(entry)
+        cell[1] = 0
+        return msg
 
     def _try_receive(self) -> Message | None:
         """One attempt: the message, or None when the queue is empty."""
-        pair = self._buffers()
-        n = lib.apmq_receive(self._q, pair[0], self._max_message_size, pair[1], _TRY, 0.0)
-        if n >= 0:
-            msg = _new_tuple(Message, (pair[3][:n], pair[1][0]))
-            self._spare.append(pair)
-            return msg
-        self._spare.append(pair)  # unused: a new one each empty try cost ~1 us
-        self._receive_none(n)
-        return None
+        return self._receive_once(_TRY, 0.0)
 
     def _timed_receive(self, timeout: float) -> Message | None:
         """Wait at most *timeout* s in C for a message (the seam); None if none came."""
-        pair = self._buffers()
-        n = lib.apmq_receive(self._q, pair[0], self._max_message_size, pair[1], _TIMED, timeout)
-        if n >= 0:
-            msg = _new_tuple(Message, (pair[3][:n], pair[1][0]))
-            self._spare.append(pair)
-            return msg
-        self._spare.append(pair)
-        self._receive_none(n)
-        return None
+        return self._receive_once(_TIMED, timeout)
 
     def _receive_none(self, n: int) -> None:
         err = ffi.errno
-        if n != _CLOSED and err in (_EAGAIN, _ETIMEDOUT, _EINTR):
+        if n != _CLOSED and err in (_EAGAIN, _EINTR):
             return
         self._raise(n, err, receiving=True)
 
     def _try_receive_into(self, buffer: Buffer) -> tuple[int, int] | None:
         """One attempt into *buffer*: ``(nbytes, priority)``, or None when empty."""
-        pair = self._buffers()
         with self._borrow(buffer) as view:
-            n = lib.apmq_receive(self._q, view, len(view), pair[1], _TRY, 0.0)
-        if n >= 0:
-            result = (n, int(pair[1][0]))
-            self._spare.append(pair)
-            return result
-        self._spare.append(pair)
-        self._receive_none(n)
-        return None
+            entry = self._buffers()
+            n = lib.apmq_receive(entry[2], view, len(view), _TRY, 0.0)
+        if n == _BUSY:
+            return self._try_receive_into(buffer)
+        if n < 0:
+            self._spare.append(entry)
+            self._receive_none(n)
+            return None
+        cell = entry[1]
+        result = (n, int(cell[0]))
+        self._spare.append(entry)
+        cell[1] = 0
+        return result
+
+    def receive_many(self, max_messages: int, *, timeout: float | None = None) -> list[Message]:
+        """Wait for a message as :meth:`receive` does, then take all that are
+        there, up to *max_messages*, in one call: the fast way to drain a busy queue.
+
+        :param max_messages: how many messages at most (at least 1).
+        :param timeout: as for :meth:`receive`.
+        :returns: one to *max_messages* messages, in the order :meth:`receive`
+            would have returned them.
+        :raises TimeoutError: still empty when *timeout* ran out.
+        :raises BlockingIOError: empty, on a nonblocking queue without timeout.
+        :raises TypeError, ValueError: bad *max_messages* or *timeout*,
+            before anything is taken.
+        """
+        count = check_max_messages(max_messages)
+        wait = None if timeout is None else _check_timeout(timeout)
+        mode, arg, deadline = _wait_args(wait)
+        entry = self._many_entry(count)
+        while True:
+            taken = lib.apmq_receive_many(entry[0], min(count, entry[2]), mode, arg)
+            if taken == _BUSY:
+                entry = self._many_entry(count, fresh=True)
+                continue
+            if taken >= 0:
+                break
+            err = ffi.errno
+            if taken != _CLOSED and err == _EINTR:
+                if deadline is not None:
+                    arg = max(0.0, deadline - _monotonic())
+                continue
+            self._many.append(entry)
+            self._raise(taken, err, receiving=True, timed=wait is not None)
+        block = entry[0]
+        out = self._messages(entry, taken)
+        self._many.append(entry)
+        block.taken = 0
+        return out
 
     def _try_receive_many(self, max_messages: int) -> list[Message]:
         """Take up to *max_messages* messages that are there now, in one call."""
-        stride = self._max_message_size
-        # The queue never holds more than its capacity: no room for more.
-        want = min(max_messages, self._capacity)
-        try:
-            buf, prios, lengths, count = self._many.pop()
-            if count < want:
-                raise IndexError
-        except IndexError:
-            count = want
-            buf = _alloc("char[]", stride * count)
-            prios = ffi.new("unsigned int[]", count)
-            lengths = ffi.new("size_t[]", count)
-        taken = lib.apmq_receive_many(self._q, buf, stride, stride, want, prios, lengths)
+        entry = self._many_entry(max_messages)
+        taken = lib.apmq_receive_many(entry[0], min(max_messages, entry[2]), _TRY, 0.0)
+        if taken == _BUSY:
+            return self._try_receive_many(max_messages)
         if taken < 0:
-            self._many.append((buf, prios, lengths, count))
+            self._many.append(entry)
             self._receive_none(taken)
             return []
+        block = entry[0]
+        out = self._messages(entry, taken)
+        self._many.append(entry)
+        block.taken = 0
+        return out
+
+    def _many_entry(self, count: int, *, fresh: bool = False) -> tuple[Any, Any, int]:
+        """(block, view of its buffer, capacity) for receive_many; give it back after."""
+        # Never more than the queue holds: receive_many(10**6) needs no more.
+        capacity = min(count, self._capacity)
+        if not fresh and self._many:
+            entry = self._many.pop()
+            if entry[2] >= capacity:
+                return entry
+        block = self._new_block(capacity)
+        return block, ffi.buffer(block.buf, block.stride * capacity), capacity
+
+    def _messages(self, entry: tuple[Any, Any, int], taken: int) -> list[Message]:
         # Slices of one buffer view and two bulk unpacks: fewer cdata operations
         # per message than indexing the arrays and unpacking each message.
-        view = ffi.buffer(buf)
-        out = [
+        block, view, _ = entry
+        stride = block.stride
+        return [
             _new_tuple(Message, (view[start : start + n], prio))
             for start, n, prio in zip(
                 range(0, taken * stride, stride),
-                _unpack(lengths, taken),
-                _unpack(prios, taken),
+                _unpack(block.lengths, taken),
+                _unpack(block.priorities, taken),
                 strict=False,
             )
         ]
-        self._many.append((buf, prios, lengths, count))
-        return out
 
     # -- iteration ----------------------------------------------------------
 

@@ -135,7 +135,7 @@ async def test_nowait(make_async_queue: MakeAsyncQueue) -> None:
 async def test_send_argument_errors_come_first(make_async_queue: MakeAsyncQueue) -> None:
     q = make_async_queue()
     with pytest.raises(TypeError, match="encode"):
-        await q.send("text")
+        await q.send("text")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="PRIORITY_MAX"):
         await q.send(b"x", anyposixmq.PRIORITY_MAX + 1)
     with pytest.raises(OSError, match="128") as info:

@@ -119,6 +119,15 @@ class QueueModel(RuleBasedStateMachine):
             n, priority = self.mq.receive_into(buffer, timeout=0)
             assert (bytes(buffer[:n]), priority) == expected
 
+    @rule(max_messages=st.integers(1, CAPACITY + 2), timeout=st.sampled_from([None, 0]))
+    def receive_many(self, max_messages: int, timeout: float | None) -> None:
+        if not self.model:
+            with pytest.raises(TimeoutError):
+                self.mq.receive_many(max_messages, timeout=0)
+            return
+        expected = [self._take() for _ in range(min(max_messages, len(self.model)))]
+        assert self.mq.receive_many(max_messages, timeout=timeout) == expected
+
     @rule()
     def drain(self) -> None:
         expected = [self._take() for _ in range(len(self.model))]

@@ -296,3 +296,51 @@ def test_nonblocking_is_per_open_description(make_queue: MakeQueue, queue_name: 
     with MessageQueue(queue_name) as second:
         first.nonblocking = True
         assert second.nonblocking is False
+
+
+# -- receive_many --------------------------------------------------------------------
+
+
+def test_receive_many_takes_what_is_there_in_receive_order(make_queue: MakeQueue) -> None:
+    mq = make_queue(capacity=8)
+    sent = [(b"a0", 0), (b"b5", 5), (b"c0", 0), (b"d9", 9), (b"e5", 5)]
+    for data, prio in sent:
+        mq.send(data, prio)
+    assert mq.receive_many(3) == [(b"d9", 9), (b"b5", 5), (b"e5", 5)]
+    got = mq.receive_many(64)
+    assert got == [(b"a0", 0), (b"c0", 0)]
+    assert all(type(msg) is Message and type(msg.data) is bytes for msg in got)
+    assert mq.attributes().current_messages == 0
+
+
+def test_receive_many_waits_for_the_first_message(mq: MessageQueue) -> None:
+    timer = threading.Timer(0.2, mq.send, (b"late",))
+    timer.start()
+    try:
+        assert mq.receive_many(4, timeout=30) == [(b"late", 0)]
+    finally:
+        timer.join()
+
+
+def test_receive_many_of_more_than_the_queue_holds(mq: MessageQueue) -> None:
+    for i in range(4):
+        mq.send(b"%d" % i)
+    # Allocates for the queue's capacity, not for 10**9 messages.
+    assert [m.data for m in mq.receive_many(10**9)] == [b"0", b"1", b"2", b"3"]
+
+
+@pytest.mark.parametrize(
+    ("max_messages", "error"),
+    [(0, ValueError), (-1, ValueError), (1.5, TypeError), ("3", TypeError), (True, TypeError)],
+)
+def test_receive_many_bad_max_messages_before_any_system_call(
+    mq: MessageQueue, no_syscalls: None, max_messages: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="max_messages"):
+        mq.receive_many(max_messages)
+
+
+def test_receive_many_on_a_closed_queue(mq: MessageQueue) -> None:
+    mq.close()
+    with pytest.raises(ValueError, match="closed"):
+        mq.receive_many(4)

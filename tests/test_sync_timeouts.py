@@ -66,7 +66,9 @@ def test_timeout_raises_timeout_error(
         mq.receive(timeout=timeout)
     with pytest.raises(TimeoutError):
         mq.receive_into(bytearray(128), timeout=timeout)
-    assert time.monotonic() - started >= 2 * timeout
+    with pytest.raises(TimeoutError):
+        mq.receive_many(4, timeout=timeout)
+    assert time.monotonic() - started >= 3 * timeout
     mq.send(b"fill")
     started = time.monotonic()
     with pytest.raises(TimeoutError):
@@ -82,6 +84,9 @@ def test_timeout_none_on_a_nonblocking_queue_is_blocking_io_error(make_queue: Ma
     assert not isinstance(receiving.value, TimeoutError)
     with pytest.raises(BlockingIOError):
         mq.receive_into(bytearray(128))
+    with pytest.raises(BlockingIOError) as many:
+        mq.receive_many(4)
+    assert not isinstance(many.value, TimeoutError)
     mq.send(b"fill")
     with pytest.raises(BlockingIOError):
         mq.send(b"over")
@@ -167,6 +172,8 @@ def test_bad_timeouts_take_and_send_nothing(
         mq.receive(timeout=timeout)
     with pytest.raises(error, match="timeout"):
         mq.receive_into(bytearray(128), timeout=timeout)
+    with pytest.raises(error, match="timeout"):
+        mq.receive_many(4, timeout=timeout)
     with pytest.raises(error, match="timeout"):
         mq.send(b"not sent", timeout=timeout)
     assert mq.attributes().current_messages == 1
@@ -381,6 +388,8 @@ def test_eintr_keeps_the_send_timeout(make_queue: MakeQueue, alarm_storm: list[i
         lambda q: q.receive(timeout=30),
         lambda q: next(iter(q)),
         lambda q: q.receive_into(bytearray(q.max_message_size)),
+        lambda q: q.receive_many(4, timeout=30)[0],
+        lambda q: q.receive_many(4)[0],
     ],
 )
 def test_eintr_does_not_break_a_waiting_receive(

@@ -78,6 +78,9 @@ _LONG_MAX: Final = 2 ** (8 * ffi.sizeof("long") - 1) - 1
 _INT_MAX: Final = 2 ** (8 * ffi.sizeof("int") - 1) - 1
 
 _new_tuple = tuple.__new__
+#: A receive entry: (buffer, cell, receive block, view); cell[0] is the
+#: priority received, cell[1] the block's taken flag.
+_Entry = tuple[Any, Any, Any, Any]
 # A view from ffi.from_buffer keeps the caller's object exported until it is
 # freed, and one left in the traceback of an error we raise can live long:
 # meanwhile a bytearray cannot be resized, and a memoryview that the cycle
@@ -861,7 +864,13 @@ class MessageQueue:
             self._spare.append(entry)
             self._raise(n, err, receiving=True, timed=timeout_error)
 
-    def _receive_once(self, mode: int, timeout: float) -> Message | None:
+    def _receive_once(self, mode: int, timeout: float) -> tuple[int, _Entry] | None:
+        """One receive call: (size, entry holding the message), None if none came.
+
+        The caller hands the message over itself, as its last step: on
+        Python 3.10 a handler can also run right after a Python call returns,
+        in the caller, so the clear must be in the outermost frame.
+        """
         entry = self._buffers()
         n = lib.apmq_receive(entry[2], ffi.NULL, 0, mode, timeout)
         if n == _BUSY:
@@ -870,19 +879,20 @@ class MessageQueue:
             self._spare.append(entry)  # unused: a new one each empty try cost ~1 us
             self._receive_none(n)
             return None
-        cell = entry[1]
-        msg = _new_tuple(Message, (entry[3][:n], cell[0]))
-        self._spare.append(entry)
+        return n, entry
+
+    def _timed_receive(self, timeout: float = 0.0) -> Message | None:
+        """Wait at most *timeout* s in C for a message (the seam); None if none came."""
+        if (got := self._receive_once(_TIMED if timeout else _TRY, timeout)) is None:
+            return None
+        n, (_, cell, _, view) = got
+        msg = _new_tuple(Message, (view[:n], cell[0]))
+        self._spare.append(got[1])
         cell[1] = 0
         return msg
 
-    def _try_receive(self) -> Message | None:
-        """One attempt: the message, or None when the queue is empty."""
-        return self._receive_once(_TRY, 0.0)
-
-    def _timed_receive(self, timeout: float) -> Message | None:
-        """Wait at most *timeout* s in C for a message (the seam); None if none came."""
-        return self._receive_once(_TIMED, timeout)
+    #: One attempt (the seam): the message, or None when the queue is empty.
+    _try_receive = _timed_receive
 
     def _receive_none(self, n: int) -> None:
         err = ffi.errno
@@ -991,11 +1001,20 @@ class MessageQueue:
     def __iter__(self) -> Iterator[Message]:
         """Yield messages forever, waiting for each (whatever the blocking mode)."""
         while True:
-            yield self.receive(timeout=math.inf)
+            n, entry = self._receive_slow(None, self._buffers(), math.inf, timeout_error=True)
+            _, cell, _, view = entry
+            msg = _new_tuple(Message, (view[:n], cell[0]))
+            self._spare.append(entry)
+            cell[1] = 0
+            yield msg
 
     def drain(self) -> Iterator[Message]:
         """Yield the messages there now; stop when the queue is empty."""
-        while (msg := self._try_receive()) is not None:
+        while (got := self._receive_once(_TRY, 0.0)) is not None:
+            n, (_, cell, _, view) = got
+            msg = _new_tuple(Message, (view[:n], cell[0]))
+            self._spare.append(got[1])
+            cell[1] = 0
             yield msg
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,6 +71,24 @@ def was_sent(exc: BaseException | None) -> bool:
             return True
         exc = exc.__context__
     return False
+
+
+#: CPython 3.10 may run a handler after the try block around a send's C call
+#: has ended, where nothing can note that the message went: there the storm
+#: spares sends (receives are guarded on every version).
+SENDS_NOTED = sys.version_info >= (3, 11)
+
+
+def send_next(mq: MessageQueue, i: int, counts: dict[str, int]) -> int:
+    """Send number *i*; the next number to send (*i* again if it did not go)."""
+    counts["paused"] = not SENDS_NOTED
+    try:
+        mq.send(b"%d" % i)
+    except Alarm as exc:
+        return i + 1 if was_sent(exc) else i
+    finally:
+        counts["paused"] = 0
+    return i + 1
 
 
 def close(mq: MessageQueue) -> None:
@@ -164,13 +183,7 @@ def send_receive_loop(
     try:
         with storm(interval) as counts:
             while i < count:
-                try:
-                    mq.send(b"%d" % i)
-                    i += 1
-                except Alarm as exc:
-                    if not was_sent(exc):
-                        continue
-                    i += 1
+                i = send_next(mq, i, counts)
                 while len(received) < i:  # until what was sent is back
                     try:
                         receive(mq, received)
@@ -184,33 +197,30 @@ def send_receive_loop(
     return received, counts
 
 
+#: (messages, seconds between signals, interrupts at least)
+SHORT = (1500, 100e-6, 20)
+LONG = (20_000, 50e-6, 200)
+
+
+@pytest.mark.parametrize(
+    "size",
+    [pytest.param(SHORT, id="short"), pytest.param(LONG, id="long", marks=pytest.mark.stress)],
+)
 @pytest.mark.parametrize("close_after_interrupt", [False, True], ids=["keep", "close"])
 @pytest.mark.parametrize("kind", list(RECEIVES))
-def test_signal_storm_loses_nothing(kind: str, close_after_interrupt: bool) -> None:
+def test_signal_storm_loses_nothing(
+    kind: str, close_after_interrupt: bool, size: tuple[int, float, int]
+) -> None:
+    count, interval, interrupts = size
     name = unique_name("sig")
     try:
         received, counts = send_receive_loop(
-            name, 1500, 100e-6, RECEIVES[kind], close_after_interrupt=close_after_interrupt
+            name, count, interval, RECEIVES[kind], close_after_interrupt=close_after_interrupt
         )
     finally:
         anyposixmq.unlink(name, missing_ok=True)
-    assert sorted(received, key=int) == [b"%d" % i for i in range(1500)]
-    assert counts["raised"] > 20
-
-
-@pytest.mark.stress
-@pytest.mark.parametrize("close_after_interrupt", [False, True], ids=["keep", "close"])
-@pytest.mark.parametrize("kind", list(RECEIVES))
-def test_signal_storm_loses_nothing_long(kind: str, close_after_interrupt: bool) -> None:
-    name = unique_name("sig")
-    try:
-        received, counts = send_receive_loop(
-            name, 20_000, 50e-6, RECEIVES[kind], close_after_interrupt=close_after_interrupt
-        )
-    finally:
-        anyposixmq.unlink(name, missing_ok=True)
-    assert sorted(received, key=int) == [b"%d" % i for i in range(20_000)]
-    assert counts["raised"] > 200
+    assert sorted(received, key=int) == [b"%d" % i for i in range(count)]
+    assert counts["raised"] > interrupts
 
 
 def test_signal_storm_with_a_receiving_thread(make_queue: Any) -> None:
@@ -232,13 +242,7 @@ def test_signal_storm_with_a_receiving_thread(make_queue: Any) -> None:
     try:
         with storm(100e-6) as counts:
             while i < 3000:
-                try:
-                    mq.send(b"%d" % i)
-                    i += 1
-                except Alarm as exc:
-                    if not was_sent(exc):
-                        continue
-                    i += 1
+                i = send_next(mq, i, counts)
                 try:
                     msg = mq._try_receive()
                     if msg is not None:

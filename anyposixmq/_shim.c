@@ -278,7 +278,11 @@ static void apmq_realtime_deadline(double remaining, struct timespec *ts)
 }
 #endif
 
-static const struct timespec apmq_epoch = {0, 0};
+/* A deadline long past: one attempt, never a wait.  Not const: qemu-user
+   (7.2) writes the timeout back after mq_timedsend/mq_timedreceive
+   succeed, and fails them with EFAULT, the message already sent or taken,
+   when it lies in read-only memory. */
+static struct timespec apmq_epoch = {0, 0};
 
 static int apmq_send_once(apmq_queue *q, const char *data, size_t len,
                           unsigned int priority, int mode, double timeout)

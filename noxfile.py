@@ -111,12 +111,21 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package and the tests, for this session's Python version."""
+    """mypy --strict on the package and the tests; pyright on a user's code.
+
+    Both check for this session's Python version.  tests/typing/user_code.py
+    is what a user's checker sees of the installed package: mypy checks it
+    with the tests, pyright (strict) on its own.
+    """
     session.install(
         ".[trio,uvloop]", *TEST_DEPS, *nox.project.dependency_groups(PYPROJECT, "typecheck")
     )
-    version = f"--python-version={session.python}"
-    session.run("mypy", version, "anyposixmq", "tests", "benchmarks", "noxfile.py")
+    version = session.python
+    assert isinstance(version, str)
+    session.run(
+        "mypy", f"--python-version={version}", "anyposixmq", "tests", "benchmarks", "noxfile.py"
+    )
+    session.run("pyright", "-p", "tests/typing", "--pythonversion", version)
 
 
 @nox.session
@@ -129,10 +138,13 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmark suite against C and posix_ipc (never part of the test sessions).
+    """The comparison suite: every row against its floor, C and posix_ipc, in one run.
 
-    Needs a C compiler for the reference programs; arguments go to
-    benchmarks/run.py (e.g. ``nox -s bench -- --rounds 3``).
+    Never part of the test sessions.  Needs a C compiler for the reference
+    programs and the cffi floor; arguments go to benchmarks/run.py (e.g.
+    ``nox -s bench -- --rounds 3``).  ``python benchmarks/run.py`` puts
+    benchmarks/, not the repository root, on sys.path: the installed package
+    is the one measured.
     """
     session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "benchmarks/run.py", *session.posargs)

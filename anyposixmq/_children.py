@@ -1,4 +1,4 @@
-"""Starting this package's own helper processes (demo producers, benchmark children)."""
+"""Starting this package's own helper processes (demo producers, the self-benchmark's producer)."""
 
 from __future__ import annotations
 

@@ -151,7 +151,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _backends() -> list[tuple[str, str, dict[str, Any]]]:
+def installed_backends() -> list[tuple[str, str, dict[str, Any]]]:
     """(label, anyio backend, backend options) for what is installed."""
     found: list[tuple[str, str, dict[str, Any]]] = [("asyncio", "asyncio", {})]
     try:
@@ -201,7 +201,7 @@ def run(*, name: str | None = None, messages: int = 5000) -> int:
     except FileExistsError as exc:
         raise OSError(
             errno.EEXIST,
-            f"queue {exc.filename} already exists; the demo only runs on a queue of its own",
+            "the queue already exists; the demo only runs on a queue of its own",
             exc.filename,
         ) from None
     with created:
@@ -212,7 +212,7 @@ def run(*, name: str | None = None, messages: int = 5000) -> int:
             f"{len(PRIORITIES)} producer processes at priorities " + ", ".join(map(str, PRIORITIES))
         )
         ok = True
-        for label, backend, options in _backends():
+        for label, backend, options in installed_backends():
             report = run_async(
                 _showcase, name, messages, label, backend=backend, backend_options=options
             )

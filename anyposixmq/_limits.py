@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._binding import lib
+from ._names import display_name
 
 #: The largest priority a message may have: ``sysconf(_SC_MQ_PRIO_MAX) - 1``.
 PRIORITY_MAX: int = int(lib.apmq_priority_max())
@@ -32,9 +34,12 @@ class SystemLimits:
     msg_max: int | None
     #: Largest ``max_message_size`` (``fs.mqueue.msgsize_max``).
     msgsize_max: int | None
-    #: ``capacity`` of a queue created without attributes (``fs.mqueue.msg_default``).
+    #: The default ``capacity`` (``fs.mqueue.msg_default``).  Linux gives a
+    #: new queue created without one ``min(msg_default, msg_max)`` (see
+    #: :func:`default_sizes`), since a new ``msg_max`` may be lower.
     msg_default: int | None
-    #: ``max_message_size`` of a queue created without attributes.
+    #: The default ``max_message_size`` (``fs.mqueue.msgsize_default``); a
+    #: new queue created without one gets ``min(msgsize_default, msgsize_max)``.
     msgsize_default: int | None
     #: How many queues may exist at once, system-wide (``fs.mqueue.queues_max``).
     queues_max: int | None
@@ -54,10 +59,6 @@ def _read_proc(name: str) -> int | None:
 
 def rlimit_msgqueue(*, hard: bool = False) -> int | None:
     """The soft (or *hard*) RLIMIT_MSGQUEUE in bytes; None where unlimited or unknown."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        return None
     which = getattr(resource, "RLIMIT_MSGQUEUE", None)
     if which is None:
         return None
@@ -79,6 +80,24 @@ def limits() -> SystemLimits:
         priority_max=PRIORITY_MAX,
         rlimit_msgqueue=rlimit_msgqueue(),
     )
+
+
+def default_sizes(lim: SystemLimits) -> tuple[int, int] | None:
+    """``(capacity, max_message_size)`` that a queue created without them gets.
+
+    Linux (mq_overview(7)) gives ``min(msg_default, msg_max)`` messages of
+    ``min(msgsize_default, msgsize_max)`` bytes, never fewer than 1.  None
+    where the platform does not report its defaults.
+    """
+    if lim.msg_default is None or lim.msgsize_default is None:
+        return None
+    capacity = lim.msg_default if lim.msg_max is None else min(lim.msg_default, lim.msg_max)
+    size = (
+        lim.msgsize_default
+        if lim.msgsize_max is None
+        else min(lim.msgsize_default, lim.msgsize_max)
+    )
+    return max(1, capacity), max(1, size)
 
 
 def queue_cost(capacity: int, max_message_size: int) -> int:
@@ -114,4 +133,6 @@ def list_queues() -> list[str]:
             f"mkdir -p {MQUEUE_MOUNT} && mount -t mqueue none {MQUEUE_MOUNT}",
             str(MQUEUE_MOUNT),
         )
-    return sorted("/" + entry.name for entry in os.scandir(MQUEUE_MOUNT))
+    # Listed as bytes and decoded as every reported name is, so a name that
+    # is not UTF-8 comes back in a form MessageQueue and unlink accept.
+    return sorted(display_name(b"/" + entry.name) for entry in os.scandir(bytes(MQUEUE_MOUNT)))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 #: The longest name, in bytes, not counting the leading slash (``NAME_MAX``).
 NAME_MAX = 255
 
@@ -13,15 +11,21 @@ QueueName = str | bytes
 def encode_name(name: QueueName) -> bytes:
     """Return *name* as the bytes ``mq_open(3)`` takes, with its leading slash.
 
-    ``"jobs"`` and ``"/jobs"`` both mean ``/jobs``.  Raises :class:`TypeError`
-    for a name that is neither ``str`` nor ``bytes`` and :class:`ValueError`
-    naming the rule a bad name breaks.
+    ``"jobs"`` and ``"/jobs"`` both mean ``/jobs``.  A ``str`` is encoded as
+    :func:`os.fsencode` does on Linux: UTF-8, with surrogate escapes
+    (``"\\udce9"``) standing for bytes that are not UTF-8.
+
+    Raises :class:`TypeError` for a name that is neither ``str`` nor
+    ``bytes`` and :class:`ValueError` naming the rule a bad name breaks.
     """
     if isinstance(name, str):
         try:
-            raw = name.encode("utf-8")
+            raw = name.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError as exc:
-            raise ValueError(f"queue name {name!r} cannot be encoded as UTF-8: {exc}") from None
+            raise ValueError(
+                f"queue name {name!r} cannot be encoded: it holds a lone surrogate "
+                f"outside U+DC80..U+DCFF, which stands for no byte ({exc.reason})"
+            ) from None
     elif isinstance(name, bytes):
         raw = name
     else:
@@ -48,5 +52,10 @@ def encode_name(name: QueueName) -> bytes:
 
 
 def display_name(raw: bytes) -> str:
-    """The str form of an encoded name, for messages and the ``name`` property."""
-    return os.fsdecode(raw)
+    """The str form of an encoded name, for messages and the ``name`` property.
+
+    UTF-8, with bytes that are not carried as surrogate escapes (as
+    :func:`os.fsdecode` does on Linux), so that :func:`encode_name` gives
+    back the same bytes: every name the library reports can be given back.
+    """
+    return raw.decode("utf-8", "surrogateescape")

@@ -16,7 +16,7 @@ of the public methods (a closed queue: ``ValueError``):
 - ``MessageQueue._try_receive() -> Message | None``: None when empty.
 - ``MessageQueue._try_receive_into(buffer) -> (nbytes, priority) | None``.
 - ``MessageQueue._try_receive_many(max_messages) -> list[Message]``: empty
-  when the queue is.
+  when the queue is; memory for at most ``capacity`` messages.
 - ``MessageQueue._check_receive_buffer(buffer)``: the checks of
   ``receive_into``, raised before anything is taken.
 - ``MessageQueue._timed_send(args, timeout) -> bool`` and
@@ -40,12 +40,23 @@ import time
 import warnings
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from ._binding import ffi, lib
-from ._errors import closed_error, open_error, os_error, send_size_error
-from ._limits import PRIORITY_MAX, limits
+from ._errors import (
+    Operation,
+    adopt_error,
+    closed_error,
+    not_pollable_error,
+    open_error,
+    operation_error,
+    os_error,
+    pickle_error,
+    unlink_error,
+)
+from ._limits import PRIORITY_MAX, default_sizes, limits
 from ._names import QueueName, display_name, encode_name
+from ._types import Buffer as Buffer  # the async layer takes it from here
 from ._types import Message, QueueAttributes
 
 if TYPE_CHECKING:
@@ -77,9 +88,6 @@ _unpack = ffi.unpack
 _alloc = ffi.new_allocator(should_clear_after_alloc=False)
 _send_plain = lib.apmq_send_plain
 _receive_plain = lib.apmq_receive_plain
-
-#: Anything the buffer protocol gives as contiguous bytes.
-Buffer = Any
 
 
 def check_priority(priority: object) -> int:
@@ -212,9 +220,9 @@ def _default_sizes(name: str) -> tuple[int, int]:
 
     *name* is the queue being created, for the error if the probe fails.
     """
-    lim = limits()
-    if lim.msg_default is not None and lim.msgsize_default is not None:
-        return lim.msg_default, lim.msgsize_default
+    defaults = default_sizes(limits())
+    if defaults is not None:
+        return defaults
     # Not reported (not Linux): the system default is what the kernel gives
     # a queue created without attributes, so ask it with a scratch queue.
     raw = f"/anyposixmq-probe-{os.getpid()}-{time.monotonic_ns()}".encode()
@@ -269,16 +277,17 @@ def unlink(name: QueueName, *, missing_ok: bool = False) -> None:
         err = ffi.errno
         if err == errno.ENOENT and missing_ok:
             return
-        if err == errno.ENOENT:
-            raise os_error(err, display_name(raw), f"no message queue named {display_name(raw)}")
-        raise os_error(err, display_name(raw))
+        raise unlink_error(err, display_name(raw))
 
 
 class MessageQueue:
     """An open POSIX message queue, for blocking and nonblocking use.
 
-    :param name: the queue's name, ``str`` (UTF-8) or ``bytes``; ``"jobs"``
-        and ``"/jobs"`` are the same queue.
+    :param name: the queue's name, ``str`` or ``bytes``; ``"jobs"`` and
+        ``"/jobs"`` are the same queue.  A ``str`` is encoded as
+        :func:`os.fsencode` does (UTF-8, surrogate escapes for other bytes),
+        so every name the library reports (:attr:`name`,
+        :func:`list_queues`) can be given back.
     :param create: create the queue if it does not exist (``O_CREAT``).
     :param exclusive: fail with :class:`FileExistsError` if it exists
         (``O_EXCL``); needs *create*.  Queue names are shared by every user
@@ -294,7 +303,9 @@ class MessageQueue:
     :param capacity: how many messages a created queue holds.
     :param max_message_size: the largest message a created queue takes.
         With only one of *capacity* and *max_message_size* given, the other
-        is the system default; with neither, the system defaults are used.
+        is what the system gives a queue created without sizes (on Linux
+        ``min(msg_default, msg_max)`` and ``min(msgsize_default,
+        msgsize_max)``); with neither, the system defaults are used.
     :param nonblocking: open with ``O_NONBLOCK``: ``send``/``receive``
         without a timeout raise :class:`BlockingIOError` instead of waiting.
     :raises ValueError, TypeError: bad arguments, before any system call.
@@ -303,7 +314,8 @@ class MessageQueue:
 
     The queue is closed by :meth:`close`, at the end of a ``with`` block, or
     when garbage collected (with a :class:`ResourceWarning`).  Any number of
-    threads may use one object at once.
+    threads may use one object at once.  It cannot be pickled (nor passed to
+    a spawned process): pass the name and open the queue again there.
     """
 
     __slots__ = ("__weakref__", "_capacity", "_many", "_max_message_size", "_name", "_q", "_spare")
@@ -338,7 +350,7 @@ class MessageQueue:
         if isinstance(mode, bool) or not isinstance(mode, int):
             raise TypeError(f"mode must be an int (permission bits), not {type(mode).__name__}")
         if not 0 <= mode <= 0o7777:
-            raise ValueError(f"mode must be permission bits between 0 and 0o7777, not {mode!r}")
+            raise ValueError(f"mode must be permission bits between 0 and 0o7777, not {mode:#o}")
         cap = _check_size("capacity", capacity)
         size = _check_size("max_message_size", max_message_size)
         with_attr = create and (cap is not None or size is not None)
@@ -364,7 +376,7 @@ class MessageQueue:
         if lib.apmq_getattr(q, attr) != 0:  # pragma: no cover - a fresh descriptor
             err = ffi.errno
             self.close()
-            raise os_error(err, self.name)
+            raise operation_error(err, self.name, operation="query")
         self._capacity = int(attr[1])
         self._max_message_size = int(attr[2])
         self._spare = []
@@ -387,11 +399,7 @@ class MessageQueue:
             raise ValueError(f"fd must be a descriptor number >= 0, not {fd!r}")
         q = lib.apmq_adopt(fd)
         if q == ffi.NULL:
-            err = ffi.errno
-            text = None
-            if err in (errno.EBADF, errno.EINVAL):
-                text = f"descriptor {fd} is not an open message queue"
-            raise os_error(err, None if raw is None else display_name(raw), text)
+            raise adopt_error(ffi.errno, fd, None if raw is None else display_name(raw))
         self = cls.__new__(cls)
         self._adopt(q, raw)
         return self
@@ -400,7 +408,11 @@ class MessageQueue:
 
     @property
     def name(self) -> str | None:
-        """The queue's name with its leading slash (``None`` if adopted unnamed)."""
+        """The queue's name with its leading slash (``None`` if adopted unnamed).
+
+        Bytes that are not UTF-8 appear as surrogate escapes (``"/caf\\udce9"``),
+        as :func:`os.fsdecode` shows them; the name opens the same queue again.
+        """
         return None if self._name is None else display_name(self._name)
 
     @property
@@ -432,14 +444,14 @@ class MessageQueue:
             raise TypeError(f"nonblocking must be a bool, not {type(value).__name__}")
         rc = lib.apmq_set_nonblocking(self._q, value)
         if rc != 0:
-            self._raise(rc, ffi.errno)
+            self._raise_query(rc, ffi.errno)
 
     def attributes(self) -> QueueAttributes:
         """The queue's attributes now (``mq_getattr(3)``)."""
         attr = ffi.new("long[4]")
         rc = lib.apmq_getattr(self._q, attr)
         if rc != 0:
-            self._raise(rc, ffi.errno)
+            self._raise_query(rc, ffi.errno)
         return QueueAttributes(
             capacity=int(attr[1]),
             max_message_size=int(attr[2]),
@@ -457,11 +469,7 @@ class MessageQueue:
         if fd < 0 or not POLLABLE:
             if fd == _CLOSED:
                 raise closed_error()
-            raise os_error(
-                errno.ENOTSUP,
-                self.name,
-                "message queue descriptors cannot be polled on this platform",
-            )
+            raise not_pollable_error(self.name)
         return int(fd)
 
     def get_inheritable(self) -> bool:
@@ -477,9 +485,10 @@ class MessageQueue:
     def close(self) -> None:
         """Close the queue; calling it again does nothing.
 
-        A thread blocked in this queue at that moment finishes its call on
-        the same queue: the descriptor is closed when the last call returns,
-        so no thread ever acts on a reused descriptor number.
+        A thread blocked in this queue at that moment is not woken: it
+        finishes its call on the same queue (taking the next message, or
+        sending when there is room), and the descriptor is closed when the
+        last call returns, so no thread ever acts on a reused descriptor number.
         """
         if self._q is not None and lib.apmq_close(self._q) != 0:
             raise os_error(ffi.errno, self.name)
@@ -488,14 +497,14 @@ class MessageQueue:
         """Give up the descriptor and return it; the object is closed, the queue is not."""
         fd = lib.apmq_detach(self._q)
         if fd < 0:
-            self._raise(fd, ffi.errno)
+            self._raise_query(fd, ffi.errno)
         return int(fd)
 
     def dup(self) -> MessageQueue:
         """A new, independently closed MessageQueue on the same open queue description."""
         fd = lib.apmq_dup(self._q)
         if fd < 0:
-            self._raise(fd, ffi.errno)
+            self._raise_query(fd, ffi.errno)
         try:
             return MessageQueue.from_fd(fd, name=self._name)
         except BaseException:
@@ -525,31 +534,49 @@ class MessageQueue:
             warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
             lib.apmq_close(q)
 
+    def __reduce__(self) -> NoReturn:
+        # Its state is a descriptor of this process: a copy elsewhere (pickle,
+        # a spawned Process) could only be a lie.  dup() makes a real copy.
+        raise pickle_error(self)
+
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"capacity={self._capacity} max_message_size="
-        if not self.closed:
-            state += str(self._max_message_size)
-        return f"<{type(self).__name__} name={self.name!r} {state}>"
+        # Any attribute may be missing: a KeyboardInterrupt can cut __init__ short.
+        raw = getattr(self, "_name", None)
+        name = None if raw is None else display_name(raw)
+        state = "closed"
+        if getattr(self, "_q", None) is not None and not self.closed:
+            size = getattr(self, "_max_message_size", "?")
+            state = f"capacity={getattr(self, '_capacity', '?')} max_message_size={size}"
+        return f"<{type(self).__name__} name={name!r} {state}>"
 
     # -- errors -------------------------------------------------------------
 
-    def _raise(self, rc: int, err: int, size: int = 0, receiving: bool = False) -> Any:
-        """Raise the exception for a failed call (rc < 0, errno *err*)."""
+    def _raise(
+        self, rc: int, err: int, size: int = 0, receiving: bool = False, *, timed: bool = False
+    ) -> Any:
+        """Raise the exception for a failed call (rc < 0, errno *err*).
+
+        *size* is a send's message length, *receiving* says a receive failed
+        (neither: a send), and *timed* whether the caller gave a timeout
+        (then "would block" is a TimeoutError, else a BlockingIOError).
+        """
         if rc == _CLOSED:
             raise closed_error()
-        name = self.name
-        if err == _EAGAIN:
-            what = "empty" if receiving else "full"
-            raise os_error(err, name, f"queue {name} is {what}")
-        if err == _ETIMEDOUT:
-            what = "receive from" if receiving else "send to"
-            raise os_error(err, name, f"timed out waiting to {what} queue {name}")
-        if err == errno.EMSGSIZE and not receiving:
-            raise send_size_error(name, size, self._max_message_size)
-        if err == errno.EBADF:
-            what = "reading" if receiving else "writing"
-            raise os_error(err, name, f"queue {name} was not opened for {what}")
-        raise os_error(err, name)
+        operation: Operation = "receive" if receiving else "send"
+        raise operation_error(
+            err,
+            self.name,
+            operation=operation,
+            timed=timed,
+            size=size,
+            max_message_size=self._max_message_size,
+        )
+
+    def _raise_query(self, rc: int, err: int) -> Any:
+        """Raise the exception for a failed call that neither sends nor receives."""
+        if rc == _CLOSED:
+            raise closed_error()
+        raise operation_error(err, self.name, operation="query")
 
     # -- sending ------------------------------------------------------------
 
@@ -642,9 +669,7 @@ class MessageQueue:
                 if deadline is not None:
                     arg = max(0.0, deadline - _monotonic())
                 continue
-            if timeout_error and err == _EAGAIN:
-                err = _ETIMEDOUT
-            self._raise(rc, err, n)
+            self._raise(rc, err, n, timed=timeout_error)
 
     def _try_send(self, args: SendArgs) -> bool:
         """One attempt (the seam): True when sent, False when the queue is full."""
@@ -787,9 +812,7 @@ class MessageQueue:
                 if deadline is not None:
                     arg = max(0.0, deadline - _monotonic())
                 continue
-            if timeout_error and err == _EAGAIN:
-                err = _ETIMEDOUT
-            self._raise(n, err, receiving=True)
+            self._raise(n, err, receiving=True, timed=timeout_error)
 
     def _try_receive(self) -> Message | None:
         """One attempt: the message, or None when the queue is empty."""
@@ -837,16 +860,18 @@ class MessageQueue:
     def _try_receive_many(self, max_messages: int) -> list[Message]:
         """Take up to *max_messages* messages that are there now, in one call."""
         stride = self._max_message_size
+        # The queue never holds more than its capacity: no room for more.
+        want = min(max_messages, self._capacity)
         try:
             buf, prios, lengths, count = self._many.pop()
-            if count < max_messages:
+            if count < want:
                 raise IndexError
         except IndexError:
-            count = max_messages
+            count = want
             buf = _alloc("char[]", stride * count)
             prios = ffi.new("unsigned int[]", count)
             lengths = ffi.new("size_t[]", count)
-        taken = lib.apmq_receive_many(self._q, buf, stride, stride, max_messages, prios, lengths)
+        taken = lib.apmq_receive_many(self._q, buf, stride, stride, want, prios, lengths)
         if taken < 0:
             self._many.append((buf, prios, lengths, count))
             self._receive_none(taken)

@@ -1,9 +1,20 @@
-"""The small value types users meet: Message and QueueAttributes."""
+"""The small value types users meet: Message and QueueAttributes, and Buffer."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import NamedTuple
+
+# Buffer: anything that gives its bytes through the buffer protocol (bytes,
+# bytearray, memoryview, array, mmap...), so that type checkers reject a str
+# or an int where a message is expected.  Contiguity is checked at run time.
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    from typing_extensions import Buffer
+
+__all__ = ["Buffer", "Message", "QueueAttributes"]
 
 
 class Message(NamedTuple):

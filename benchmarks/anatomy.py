@@ -1,10 +1,11 @@
 """Where the time of one receive (and one send) goes, step by step.
 
-Each step adds one piece of what ``MessageQueue.receive()`` does to a bare
-one-argument C call, on a queue refilled with 10 messages before each timed
-batch of 10 receives; posix_ipc's receive is measured the same way.  Times are
-medians of the thread's CPU time per operation (the loop never waits).  Run
-``python benchmarks/anatomy.py``; it needs posix_ipc.
+Each step adds one piece of what ``MessageQueue.receive()`` hands back to the
+bare ``mq_receive`` call of the cffi floor (``floors.py``), on a queue refilled
+with 10 messages before each timed batch of 10 receives; posix_ipc's receive
+is measured the same way.  Times are medians over rounds of the thread's CPU
+time per operation (the loop never waits).  Run ``python
+benchmarks/anatomy.py`` with the package and posix_ipc installed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+import floors
 import posix_ipc
-from anyposixmq._binding import ffi, lib
 
 from anyposixmq import Message, MessageQueue, unlink
 
@@ -23,38 +24,62 @@ BATCHES = 20_000
 ROUNDS = 5
 
 
+def _timed(steps: list[tuple[str, Callable[[], None], Callable[[], None]]]) -> None:
+    """Print each step's median cost per operation; *prepare* runs untimed before each batch."""
+    results: dict[str, list[float]] = {label: [] for label, _, _ in steps}
+    for _ in range(ROUNDS):
+        for label, step, prepare in steps:
+            total = 0
+            for _ in range(BATCHES):
+                prepare()
+                start = time.thread_time_ns()
+                step()
+                total += time.thread_time_ns() - start
+            results[label].append(total / (BATCHES * 10))
+    for label, values in results.items():
+        print(f"{label:44} {statistics.median(values):7.0f} ns")
+
+
 def main() -> None:
+    built, note = floors.build()
+    if not built:
+        raise SystemExit(note)
+    ffi, lib = floors.binding()
     name = "/anyposixmq-anatomy"
     unlink(name, missing_ok=True)
     q = MessageQueue(name, create=True, exclusive=True, capacity=10, max_message_size=SIZE)
     q.unlink()
     pq = posix_ipc.MessageQueue(name, posix_ipc.O_CREX, max_messages=10, max_message_size=SIZE)
     pq.unlink()
+    fq = q.fileno()  # a descriptor is an mqd_t on Linux: the floor calls it directly
     data = b"x" * SIZE
-    buf, cell, block, view = q._buffers()
-    call = lib.apmq_receive_plain
-    unpack, new = ffi.unpack, tuple.__new__
+    buf, cell = floors._buffers(SIZE)
+    call, send_call, unpack = lib.mq_receive, lib.mq_send, ffi.unpack
     receive, pi_receive = q.receive, pq.receive
+
+    def fill() -> None:
+        for _ in range(10):
+            q.send(data)
+
+    def pi_fill() -> None:
+        for _ in range(10):
+            pq.send(data)
 
     def c_call() -> None:
         for _ in range(10):
-            call(block)
+            call(fq, buf, SIZE, cell)
 
-    def plus_unpack() -> None:
+    def plus_bytes() -> None:
         for _ in range(10):
-            unpack(buf, call(block))
-
-    def plus_view_slice() -> None:
-        for _ in range(10):
-            view[: call(block)]
+            unpack(buf, call(fq, buf, SIZE, cell))
 
     def plus_priority() -> None:
         for _ in range(10):
-            (view[: call(block)], cell[0])
+            (unpack(buf, call(fq, buf, SIZE, cell)), cell[0])
 
     def plus_message() -> None:
         for _ in range(10):
-            new(Message, (view[: call(block)], cell[0]))
+            Message(unpack(buf, call(fq, buf, SIZE, cell)), cell[0])
 
     def whole_receive() -> None:
         for _ in range(10):
@@ -64,63 +89,45 @@ def main() -> None:
         for _ in range(10):
             pi_receive()
 
-    steps: list[tuple[str, Callable[[], None], Callable[[bytes], None]]] = [
-        ("C call apmq_receive_plain(block)", c_call, q.send),
-        ("+ bytes by ffi.unpack", plus_unpack, q.send),
-        ("+ bytes by slicing a buffer view", plus_view_slice, q.send),
-        ("+ priority from the cell", plus_priority, q.send),
-        ("+ Message named tuple", plus_message, q.send),
-        ("MessageQueue.receive()", whole_receive, q.send),
-        ("posix_ipc receive()", posix_ipc_receive, pq.send),
-    ]
-    results: dict[str, list[float]] = {label: [] for label, _, _ in steps}
-    for _ in range(ROUNDS):
-        for label, step, send in steps:
-            total = 0
-            for _ in range(BATCHES):
-                for _ in range(10):
-                    send(data)
-                start = time.thread_time_ns()
-                step()
-                total += time.thread_time_ns() - start
-            results[label].append(total / (BATCHES * 10))
-    for label, values in results.items():
-        print(f"{label:36} {statistics.median(values):7.0f} ns")
+    _timed(
+        [
+            ("floor: mq_receive(q, buf, size, &prio)", c_call, fill),
+            ("+ the bytes (ffi.unpack)", plus_bytes, fill),
+            ("+ the priority from the cell", plus_priority, fill),
+            ("+ a Message named tuple", plus_message, fill),
+            ("MessageQueue.receive()", whole_receive, fill),
+            ("posix_ipc receive()", posix_ipc_receive, pi_fill),
+        ]
+    )
 
-    send_plain = lib.apmq_send_plain
-    cq = q._q
-    send, pi_send = q.send, pq.send
+    def drain() -> None:
+        for _ in q.drain():
+            pass
+
+    def pi_drain() -> None:
+        while pq.current_messages:
+            pi_receive()
 
     def raw_send() -> None:
         for _ in range(10):
-            send_plain(cq, data, SIZE, 0)
+            send_call(fq, data, SIZE, 0)
 
     def method_send() -> None:
         for _ in range(10):
-            send(data)
+            q.send(data)
 
     def posix_ipc_send() -> None:
         for _ in range(10):
-            pi_send(data)
+            pq.send(data)
 
-    send_steps: list[tuple[str, Callable[[], None], Callable[[], object]]] = [
-        ("C call apmq_send_plain(q, data, n, 0)", raw_send, receive),
-        ("MessageQueue.send(data)", method_send, receive),
-        ("posix_ipc send(data)", posix_ipc_send, pi_receive),
-    ]
     print()
-    for label, step, drain in send_steps:
-        values = []
-        for _ in range(ROUNDS):
-            total = 0
-            for _ in range(BATCHES):
-                start = time.thread_time_ns()
-                step()
-                total += time.thread_time_ns() - start
-                for _ in range(10):
-                    drain()
-            values.append(total / (BATCHES * 10))
-        print(f"{label:36} {statistics.median(values):7.0f} ns")
+    _timed(
+        [
+            ("floor: mq_send(q, data, size, 0)", raw_send, drain),
+            ("MessageQueue.send(data)", method_send, drain),
+            ("posix_ipc send(data)", posix_ipc_send, pi_drain),
+        ]
+    )
     q.close()
     pq.close()
 

@@ -37,6 +37,17 @@ def unique_name(tag: str = "t") -> str:
 MakeQueue = Callable[..., anyposixmq.MessageQueue]
 
 
+def descriptors_on(name: str) -> int:
+    """How many descriptors of this process are open on the queue *name* (Linux)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == name
+        except OSError:
+            pass  # the listing's own descriptor, closed by now
+    return count
+
+
 #: For a test of asyncio's own APIs:
 #: ``@pytest.mark.parametrize("anyio_backend", ASYNCIO_BACKENDS)``.
 ASYNCIO_BACKENDS = [

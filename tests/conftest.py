@@ -8,7 +8,7 @@ fixtures unlink them even when the test fails.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -81,9 +81,10 @@ def strategy(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_async_queue(strategy: str) -> Iterator[MakeAsyncQueue]:
+async def make_async_queue(strategy: str) -> AsyncIterator[MakeAsyncQueue]:
     """Create small AsyncMessageQueues (capacity 4, 128-byte messages unless given)
-    with the test's strategy; all are closed and unlinked after the test."""
+    with the test's strategy; all are closed (in the test's event loop) and
+    unlinked after the test."""
     opened: list[anyposixmq.AsyncMessageQueue] = []
     names: list[str] = []
 
@@ -100,11 +101,13 @@ def make_async_queue(strategy: str) -> Iterator[MakeAsyncQueue]:
         opened.append(q)
         return q
 
-    yield make
-    for q in opened:
-        q._mq.close()  # the event loop is gone: close the core directly
-    for name in names:
-        anyposixmq.unlink(name, missing_ok=True)
+    try:
+        yield make
+    finally:
+        for q in opened:
+            await q.aclose()
+        for name in names:
+            anyposixmq.unlink(name, missing_ok=True)
 
 
 @pytest.fixture

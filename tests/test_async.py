@@ -10,13 +10,19 @@ import array
 import os
 import sys
 import textwrap
-import types
 from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
-from _helpers import ASYNCIO_BACKENDS, TRIO_BACKENDS, MakeAsyncQueue, MakeQueue, unique_name
+from _helpers import (
+    ASYNCIO_BACKENDS,
+    TRIO_BACKENDS,
+    MakeAsyncQueue,
+    MakeQueue,
+    descriptors_on,
+    unique_name,
+)
 
 import anyposixmq
 from anyposixmq import AsyncMessageQueue, Message, MessageQueue
@@ -95,6 +101,18 @@ async def test_receive_many_waits_for_one(make_async_queue: MakeAsyncQueue) -> N
             assert await q.receive_many(8) == [Message(b"a", 0)]
 
 
+async def test_receive_many_sets_aside_no_more_than_capacity(
+    make_async_queue: MakeAsyncQueue,
+) -> None:
+    """receive_many(n) once allocated n x max_message_size bytes up front:
+    here 80 GB, a MemoryError."""
+    q = make_async_queue(capacity=2, max_message_size=8192)
+    for i in range(2):
+        await q.send(b"%d" % i)
+    with anyio.fail_after(5):
+        assert await q.receive_many(10**7) == [(b"0", 0), (b"1", 0)]
+
+
 async def test_receive_many_arguments(make_async_queue: MakeAsyncQueue) -> None:
     q = make_async_queue()
     with pytest.raises(ValueError, match="at least 1"):
@@ -117,7 +135,7 @@ async def test_nowait(make_async_queue: MakeAsyncQueue) -> None:
 async def test_send_argument_errors_come_first(make_async_queue: MakeAsyncQueue) -> None:
     q = make_async_queue()
     with pytest.raises(TypeError, match="encode"):
-        await q.send("text")
+        await q.send("text")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="PRIORITY_MAX"):
         await q.send(b"x", anyposixmq.PRIORITY_MAX + 1)
     with pytest.raises(OSError, match="128") as info:
@@ -214,6 +232,34 @@ async def test_from_sync_takes_over(make_queue: MakeQueue, strategy: Any) -> Non
     assert await q.receive() == (b"x", 0)
     await q.aclose()
     assert mq.closed
+
+
+async def test_from_sync_twice_is_refused(make_queue: MakeQueue, strategy: Any) -> None:
+    """Two objects on one descriptor: on asyncio a receiver then hung with a
+    message in the queue, and trio raised BusyResourceError."""
+    mq = make_queue()
+    q = AsyncMessageQueue.from_sync(mq, strategy=strategy)
+    try:
+        with pytest.raises(ValueError, match="already took over"):
+            AsyncMessageQueue.from_sync(mq, strategy=strategy)
+        await q.send(b"still mine")
+        with anyio.fail_after(5):
+            assert await q.receive() == (b"still mine", 0)
+    finally:
+        await q.aclose()
+
+
+async def test_from_sync_of_a_dup_makes_the_original_nonblocking(
+    make_queue: MakeQueue, strategy: Any
+) -> None:
+    """As documented: O_NONBLOCK belongs to the open queue description, which
+    dup() shares."""
+    mq = make_queue()
+    async with AsyncMessageQueue.from_sync(mq.dup(), strategy=strategy) as q:
+        assert q.attributes().nonblocking
+        assert mq.nonblocking
+        with pytest.raises(BlockingIOError):
+            mq.receive()
 
 
 def test_from_sync_errors(make_queue: MakeQueue) -> None:
@@ -325,35 +371,6 @@ async def test_fail_after_and_move_on_after(make_async_queue: MakeAsyncQueue) ->
 
 
 @pytest.mark.parametrize("anyio_backend", TRIO_BACKENDS)
-async def test_trio_that_names_itself_only_in_sniffios_context_variable(
-    make_async_queue: MakeAsyncQueue, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Trio before 0.23 sets sniffio's context variable, not its thread-local:
-    # taking it for asyncio would yield a bare None to trio's scheduler.
-    import sniffio
-    import trio
-
-    from anyposixmq import _async
-
-    monkeypatch.setattr(_async, "_sniffio_local", types.SimpleNamespace(name=None))
-    token = sniffio.current_async_library_cvar.set("trio")
-    try:
-        q = make_async_queue()
-        async with trio.open_nursery() as nursery:
-
-            async def later() -> None:
-                await trio.sleep(0.05)
-                await q.send(b"woken", 2)
-
-            nursery.start_soon(later)
-            assert await q.receive() == (b"woken", 2)  # waits, then takes it
-        await q.send(b"now")
-        assert await q.receive_many(4) == [(b"now", 0)]
-    finally:
-        sniffio.current_async_library_cvar.reset(token)
-
-
-@pytest.mark.parametrize("anyio_backend", TRIO_BACKENDS)
 async def test_trio_fail_after(make_async_queue: MakeAsyncQueue) -> None:
     import trio
 
@@ -394,7 +411,8 @@ async def test_closed_object_raises_closed_resource_error(
     with pytest.raises(anyio.ClosedResourceError):
         q.fileno()
     assert "closed" in repr(q)
-    assert q._mq.closed
+    assert q.name is not None
+    assert descriptors_on(q.name) == 0
 
 
 async def test_aclose_wakes_every_waiter(make_async_queue: MakeAsyncQueue) -> None:

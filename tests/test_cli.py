@@ -230,6 +230,43 @@ def test_send_arguments_with_priority(mq: anyposixmq.MessageQueue) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--priority", "9", "urgent job", "second"],
+        ["-p", "9", "urgent job", "second"],
+        ["urgent job", "-p", "9", "second"],
+        ["urgent job", "second", "--priority=9"],
+    ],
+)
+def test_send_options_between_messages(args: list[str]) -> None:
+    # argparse alone stops taking positionals at the first option:
+    # ``send /jobs --priority 9 "urgent job"`` was "unrecognized arguments".
+    from anyposixmq._cli import parse_args
+
+    parsed = parse_args(["send", "/jobs", *args])
+    assert parsed.command == "send"
+    assert parsed.name == "/jobs"
+    assert parsed.messages == ["urgent job", "second"]
+    assert parsed.priority == 9
+
+
+def test_options_between_positionals_end_to_end(mq: anyposixmq.MessageQueue) -> None:
+    result = cli("send", str(mq.name), "--priority", "9", "urgent job")
+    assert result.returncode == 0, result.stderr
+    result = cli("receive", "--json", str(mq.name), "--timeout", "5")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"priority": 9, "data": "urgent job"}
+
+
+def test_usage_errors_name_the_subcommand() -> None:
+    result = cli("send", "/jobs", "--bogus")
+    assert result.returncode == 2
+    err = result.stderr.decode()
+    assert "anyposixmq send: error: unrecognized arguments: --bogus" in err
+    assert "Traceback" not in err
+
+
 def test_send_stdin_lines(mq: anyposixmq.MessageQueue) -> None:
     result = cli("send", str(mq.name), "--priority", "2", stdin=b"one\n\nbin\xff\nlast")
     assert result.returncode == 0, result.stderr
@@ -574,8 +611,8 @@ def test_limits_json() -> None:
 
 
 def test_bench_passes_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # The suite itself is tested with the benchmarks; here only the wiring.
-    from anyposixmq import _bench, _cli
+    # The measurements themselves are tested in test_bench; here only the wiring.
+    from anyposixmq import _cli, _selfbench
 
     calls: list[tuple[int, str | None]] = []
 
@@ -583,11 +620,17 @@ def test_bench_passes_its_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         calls.append((rounds, json_path))
         return 7
 
-    monkeypatch.setattr(_bench, "run", fake_run)
+    monkeypatch.setattr(_selfbench, "run", fake_run)
     path = str(tmp_path / "b.json")
     assert _cli.main(["bench", "--rounds", "2", "--json", path]) == 7
     assert _cli.main(["bench"]) == 7
     assert calls == [(2, path), (3, None)]
+
+
+def test_bench_help_points_to_the_comparison_suite() -> None:
+    result = cli("bench", "--help")
+    assert result.returncode == 0
+    assert "nox -s bench" in result.stdout.decode()
 
 
 def test_bench_bad_rounds_is_a_usage_error() -> None:
@@ -797,4 +840,4 @@ def test_permission_denied(make_queue: MakeQueue) -> None:
     setup = "import locale; os.setgid(65534); os.setuid(65534)"
     result = run_main_with(setup, "receive", str(mq.name), "--timeout", "0")
     assert result.returncode == 1
-    assert f"permission denied opening message queue {mq.name}" in one_error_line(result)
+    assert f"{mq.name}: permission denied" in one_error_line(result)

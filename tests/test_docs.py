@@ -9,11 +9,15 @@ writes ``text``.
 from __future__ import annotations
 
 import ast
+import contextlib
 import itertools
 import os
 import re
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,12 +53,14 @@ def markdown_blocks(path: Path, language: str) -> list[tuple[int, str]]:
     return blocks
 
 
-def rst_blocks(path: Path) -> list[tuple[int, str]]:
-    """(line number, code) of each ``.. code-block:: python`` in *path*."""
+def rst_blocks(path: Path, *languages: str) -> list[tuple[int, str]]:
+    """(line number, code) of each ``.. code-block::`` in one of *languages*
+    (default python) in *path*."""
+    wanted = {f".. code-block:: {language}" for language in languages or ("python",)}
     blocks = []
     lines = path.read_text().splitlines()
     for i, line in enumerate(lines):
-        if line.strip() != ".. code-block:: python":
+        if line.strip() not in wanted:
             continue
         indent = len(line) - len(line.lstrip())
         body: list[str] = []
@@ -99,8 +105,11 @@ def expected_prints(code: str) -> tuple[list[str | None], bool]:
     return out, any(in_loop for _, _, in_loop in calls)
 
 
-def run_example(code: str) -> str:
-    """Run *code* with unique queue names; return its stdout (names put back)."""
+def run_example(code: str, repeat: int = 1) -> str:
+    """Run *code* with unique queue names; return its stdout (names put back).
+
+    With *repeat*, the code runs that many times over in one interpreter.
+    """
     renamed: dict[str, str] = {}
 
     def rename(match: re.Match[str]) -> str:
@@ -109,6 +118,9 @@ def run_example(code: str) -> str:
         return f"{match.group(1)}{new}{match.group(1)}"
 
     source = _QUEUE_NAME.sub(rename, code)
+    if repeat > 1:
+        once = f"exec(compile({source!r}, '<example>', 'exec'), {{'__name__': '__main__'}})"
+        source = f"for _ in range({repeat}):\n    {once}\n"
     try:
         result = subprocess.run(
             [sys.executable, "-c", source],
@@ -130,14 +142,18 @@ def run_example(code: str) -> str:
     return out
 
 
-def check_example(code: str) -> None:
+def check_example(code: str, repeat: int = 1) -> None:
     """Run *code*; each print's promised text must be what it printed.
 
     Straight-line prints map one to one onto the output lines; when a print
     sits in a loop, the promised texts must appear in the output in order.
+    With *repeat*, the code runs that many times and must print the same
+    each time.
     """
     expected, in_loop = expected_prints(code)
-    out = run_example(code).splitlines()
+    runs = run_example(code, repeat).splitlines()
+    out = runs[: len(runs) // repeat]
+    assert runs == out * repeat, runs
     if not in_loop:
         assert len(out) == len(expected), (out, expected)
         for got, want in zip(out, expected, strict=True):
@@ -239,3 +255,163 @@ def test_toctree_names_every_page() -> None:
     pages = {p.stem for p in DOCS.glob("*.rst")} - {"index"}
     for page in pages:
         assert re.search(rf"^\s+{page}$", index, re.MULTILINE), page
+
+
+# -- the command lines ------------------------------------------------------
+
+#: Command lines of the docs that the tests do not run, and why.
+NOT_RUN = {
+    "python3 -m pip install . && anyposixmq demo": "installs the package",
+    "python3 -m pip install nox && nox": "installs nox and runs the whole suite",
+    "mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue": "needs root",
+    "nox -s bench": "the comparison suite takes minutes",
+    "nox -s bench -- --rounds 3": "the comparison suite takes minutes",
+    "python benchmarks/anatomy.py": "a benchmark of its own",
+}
+#: Pages whose ``sh``/``console`` blocks hold command lines.
+COMMAND_PAGES = [README, *(DOCS / f"{page}.rst" for page in [*DOC_PAGES, "performance"])]
+_COMMENT = re.compile(r"\s+#(\s.*)?$")
+_ARG_QUEUE_NAME = re.compile(r"(?<![\w/])/[A-Za-z][\w.-]*(?![\w/])")
+_COMMAND_WORD = re.compile(r"(^|[|&;]\s*)anyposixmq\b")
+
+
+class Command:
+    """One command line of a page, with the output a ``console`` block shows."""
+
+    def __init__(self, where: str, line: str, output: list[str] | None) -> None:
+        self.where = where
+        self.line = line
+        self.output = output  # None: not shown, so not checked
+
+
+def page_commands(path: Path) -> list[Command]:
+    """The command lines of *path*, in order: ``sh`` blocks (README and
+    reST) and ``$`` lines of ``console`` blocks; ``#`` lines are root's."""
+    if path.suffix == ".md":
+        blocks = [(n, code, False) for n, code in markdown_blocks(path, "sh")]
+    else:
+        blocks = [(n, code, False) for n, code in rst_blocks(path, "sh")]
+        blocks += [(n, code, True) for n, code in rst_blocks(path, "console")]
+        blocks.sort()
+    commands: list[Command] = []
+    for start, code, console in blocks:
+        for offset, text in enumerate(code.splitlines(), start):
+            if not text.strip():
+                continue
+            where = f"{path.name}:{offset}"
+            if not console:
+                commands.append(Command(where, _COMMENT.sub("", text).strip(), None))
+            elif text.startswith(("$ ", "# ")):
+                commands.append(Command(where, _COMMENT.sub("", text[2:]).strip(), []))
+            else:
+                output = commands[-1].output
+                assert output is not None, where
+                output.append(text)
+    return commands
+
+
+def _run_command(command: Command, names: dict[str, str], cwd: Path) -> None:
+    """Run one command line, with unique queue names, checking its status and output."""
+
+    def rename(match: re.Match[str]) -> str:
+        return names.setdefault(
+            match.group(0), f"{match.group(0)}-doc-{os.getpid()}-{next(_counter)}"
+        )
+
+    line = _ARG_QUEUE_NAME.sub(rename, command.line)
+    # -I: the package under test, never a checkout in the working directory.
+    program = f"{shlex.quote(sys.executable)} -I -m anyposixmq"
+    line = _COMMAND_WORD.sub(lambda m: m.group(1) + program, line)
+    if "--follow" in line:
+        _run_until_interrupted(command, line, names)
+        return
+    result = subprocess.run(line, shell=True, capture_output=True, timeout=60, cwd=cwd, check=False)
+    wanted = 0
+    if command.line == "anyposixmq list" and not os.path.ismount("/dev/mqueue"):
+        wanted = 1  # it says how to mount mqueuefs (tested in test_cli)
+    assert result.returncode == wanted, (command.where, command.line, result.stderr.decode())
+    if command.output is not None:
+        out = result.stdout.decode()
+        for old, new in names.items():
+            out = out.replace(new, old)
+        assert out.splitlines() == command.output, (command.where, command.line)
+
+
+def _run_until_interrupted(command: Command, line: str, names: dict[str, str]) -> None:
+    """Run a ``--follow`` line until it waits on its queue, then press Ctrl-C."""
+    queues = set(names.values())
+    proc = subprocess.Popen(shlex.split(line), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not _has_open(proc.pid, queues):
+            assert proc.poll() is None, command.where
+            assert time.monotonic() < deadline, command.where
+            time.sleep(0.05)
+        time.sleep(0.2)  # from opening the queue to waiting on it
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (command.where, err.decode())
+    assert b"Traceback" not in err
+
+
+def _has_open(pid: int, queues: set[str]) -> bool:
+    """Whether process *pid* has one of *queues* open (Linux's /proc)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) in queues:
+                return True
+    return False
+
+
+PAGE_COMMANDS = {path.name: page_commands(path) for path in COMMAND_PAGES}
+
+
+def test_every_command_line_is_run_or_says_why_not() -> None:
+    lines = {c.line for commands in PAGE_COMMANDS.values() for c in commands}
+    assert set(NOT_RUN) <= lines, set(NOT_RUN) - lines  # no stale entries
+    run = [line for line in lines - set(NOT_RUN) if not _COMMAND_WORD.search(line)]
+    assert run == [], "a command line that is neither run nor in NOT_RUN"
+    assert len(lines - set(NOT_RUN)) >= 10
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("page", [name for name, cmds in PAGE_COMMANDS.items() if cmds])
+def test_command_lines_run(page: str, tmp_path: Path) -> None:
+    # In order, as a reader would type them, each queue name made unique.
+    names: dict[str, str] = {}
+    try:
+        for command in PAGE_COMMANDS[page]:
+            if command.line not in NOT_RUN:
+                _run_command(command, names, tmp_path)
+    finally:
+        for name in names.values():
+            anyposixmq.unlink(name, missing_ok=True)
+
+
+def test_command_line_checker() -> None:
+    # A wrong exit status or output fails, a right one passes.
+    names: dict[str, str] = {}
+    _run_command(
+        Command("x", "anyposixmq --version", [f"anyposixmq {anyposixmq.__version__}"]), names, ROOT
+    )
+    with pytest.raises(AssertionError):
+        _run_command(Command("x", "anyposixmq --version", ["anyposixmq 0"]), names, ROOT)
+    with pytest.raises(AssertionError):
+        _run_command(Command("x", "anyposixmq info /no-such-queue", None), names, ROOT)
+    assert list(names) == ["/no-such-queue"]
+
+
+def test_readme_trio_example_has_no_race() -> None:
+    # It once sent "stop" at a higher priority than the jobs: "stop" could
+    # overtake the last job, which the example then dropped (15 runs in 20).
+    pytest.importorskip("trio")
+    (code,) = [code for _, code in README_BLOCKS if "import trio" in code]
+    check_example(code, repeat=20)

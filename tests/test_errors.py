@@ -3,9 +3,12 @@ explanations of the kernel limits behind EINVAL, EMFILE, ENOSPC and EMSGSIZE."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import errno
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -15,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _helpers import CHILD_CWD, MakeQueue, unique_name
+from _helpers import CHILD_CWD, MakeAsyncQueue, MakeQueue, unique_name
 
 import anyposixmq
 
 
-def _run(script: str, *prefix: str) -> subprocess.CompletedProcess[str]:
+def _run(script: str, *prefix: str, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*prefix, sys.executable, "-c", textwrap.dedent(script)],
+        [*prefix, sys.executable, "-c", textwrap.dedent(script), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -365,3 +368,133 @@ def test_operations_on_a_detached_queue(make_queue: MakeQueue) -> None:
             mq.receive(timeout=0)
     finally:
         os.close(fd)
+
+
+# -- EMFILE at RLIMIT_NOFILE, in a fresh interpreter ----------------------------
+
+# No import of resource here (pytest has it already): the library's own
+# imports must all be done before the process runs out of descriptors.
+_NOFILE_SCRIPT = """
+import json, sys
+import anyposixmq
+name, kwargs = sys.argv[1], json.loads(sys.argv[2])
+opened = []
+try:
+    while len(opened) < 10000:
+        opened.append(anyposixmq.MessageQueue(name, **kwargs))
+except OSError as exc:
+    print(json.dumps([type(exc).__name__, exc.errno, exc.filename, str(exc), len(opened)]))
+finally:
+    for q in opened:
+        q.close()
+"""
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"create": True, "capacity": 1, "max_message_size": 8},
+        {"create": True, "max_message_size": 8},
+        {"create": True, "capacity": 1},
+        {"create": False},
+    ],
+    ids=["both sizes", "size only", "capacity only", "open"],
+)
+def test_emfile_at_rlimit_nofile_in_a_fresh_interpreter(
+    make_queue: MakeQueue, kwargs: dict[str, Any]
+) -> None:
+    name = str(make_queue(capacity=1, max_message_size=8).name)
+    ulimit = ("sh", "-c", 'ulimit -n 32 && exec "$@"', "sh")
+    result = _run(_NOFILE_SCRIPT, *ulimit, args=(name, json.dumps(kwargs)))
+    assert result.returncode == 0, result.stderr
+    kind, err, filename, text, opened = json.loads(result.stdout)
+    assert (kind, err, filename) == ("OSError", errno.EMFILE, name)
+    assert "RLIMIT_NOFILE allows (32)" in text
+    assert "ulimit -n" in text
+    assert opened > 0
+
+
+# -- texts name the queue once ----------------------------------------------------
+
+
+def _other(stack: contextlib.ExitStack, name: str, **kwargs: Any) -> anyposixmq.MessageQueue:
+    return stack.enter_context(anyposixmq.MessageQueue(name, **kwargs))
+
+
+def _overfill(send: Callable[[], None]) -> None:
+    for _ in range(3):  # one more than the capacity
+        send()
+
+
+Failure = Callable[[anyposixmq.MessageQueue, str, contextlib.ExitStack], object]
+NAMED_FAILURES: dict[str, Failure] = {
+    "receive timeout": lambda q, name, stack: q.receive(timeout=0.01),
+    "receive empty": lambda q, name, stack: q.receive_nowait(),
+    "send timeout": lambda q, name, stack: _overfill(lambda: q.send(b"x", timeout=0)),
+    "send full": lambda q, name, stack: _overfill(lambda: q.send_nowait(b"x")),
+    "send too long": lambda q, name, stack: q.send(b"x" * 17),
+    "send read-only": lambda q, name, stack: _other(stack, name, write=False).send(b"x"),
+    "receive write-only": lambda q, name, stack: _other(stack, name, read=False).receive(),
+    "open missing": lambda q, name, stack: _other(stack, name + "-missing"),
+    "create exclusive": lambda q, name, stack: _other(stack, name, create=True, exclusive=True),
+    "unlink missing": lambda q, name, stack: anyposixmq.unlink(name + "-missing"),
+}
+
+
+@pytest.mark.parametrize("failure", list(NAMED_FAILURES))
+def test_error_text_names_the_queue_once(make_queue: MakeQueue, failure: str) -> None:
+    mq = make_queue(capacity=2, max_message_size=16)
+    name = str(mq.name)
+    with contextlib.ExitStack() as stack, pytest.raises(OSError) as info:
+        NAMED_FAILURES[failure](mq, name, stack)
+    exc = info.value
+    assert exc.filename is not None
+    assert str(exc.filename).startswith(name)
+    assert str(exc).count(name) == 1, str(exc)
+    assert exc.strerror is not None
+    assert name not in exc.strerror
+
+
+# -- pickling -----------------------------------------------------------------------
+
+
+def test_pickling_a_queue_says_to_pass_its_name(make_queue: MakeQueue) -> None:
+    mq = make_queue()
+    for copy_it in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match=r"^MessageQueue objects cannot be pickled.*name"):
+            copy_it(mq)
+    mq.send(b"still usable")
+    assert mq.receive(timeout=0).data == b"still usable"
+
+
+def test_pickling_an_async_queue_says_to_pass_its_name(make_async_queue: MakeAsyncQueue) -> None:
+    q = make_async_queue()
+    with pytest.raises(TypeError, match=r"^AsyncMessageQueue objects cannot be pickled"):
+        pickle.dumps(q)
+
+
+_SPAWN_SCRIPT = """
+import multiprocessing, sys
+import anyposixmq
+
+def child(queue):
+    raise AssertionError("the child ran")
+
+if __name__ == "__main__":
+    with anyposixmq.MessageQueue(sys.argv[1]) as mq:
+        process = multiprocessing.get_context("spawn").Process(target=child, args=(mq,))
+        try:
+            process.start()
+        except TypeError as exc:
+            print(exc)
+        else:
+            process.join()
+            print("started")
+"""
+
+
+def test_passing_a_queue_to_a_spawned_process(make_queue: MakeQueue) -> None:
+    result = _run(_SPAWN_SCRIPT, args=(str(make_queue().name),))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("MessageQueue objects cannot be pickled"), result.stdout
+    assert "open it again on the other side" in result.stdout

@@ -1,5 +1,6 @@
 """The async object under faults: closed by another task while messages are
-flowing, and the event loop shut down with waiters pending.
+flowing, the event loop shut down with waiters pending, objects dropped
+unclosed or cut short by KeyboardInterrupt, and batches larger than memory.
 
 The accounting is exact: a ``receive`` that raised took nothing, a ``send``
 that raised sent nothing, and whatever a worker thread held goes back to the
@@ -10,6 +11,7 @@ was sent.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -18,9 +20,10 @@ from typing import Any
 import anyio
 import pytest
 import uvloop
-from _helpers import MakeAsyncQueue, MakeQueue, unique_name
+from _helpers import MakeAsyncQueue, MakeQueue, descriptors_on, unique_name
 
-from anyposixmq import PRIORITY_MAX, AsyncMessageQueue, Message, MessageQueue
+from anyposixmq import PRIORITY_MAX, AsyncMessageQueue, Message, MessageQueue, _async, _sync
+from anyposixmq import _binding as binding
 
 #: Rounds of the close-mid-stream tests: a few in every run, many more (to
 #: catch rare races) in ``nox -s stress``.
@@ -198,8 +201,8 @@ def test_loop_shut_down_with_waiters_pending(
     finally:
         _run_with(LOOPS[loop], empty.aclose)
         _run_with(LOOPS[loop], full.aclose)
-    assert empty._mq.closed
-    assert full._mq.closed
+    # Only the sync objects' descriptors are left.
+    assert descriptors_on(empty_name) == descriptors_on(full_name) == 1
 
 
 def _run_with(factory: Callable[[], asyncio.AbstractEventLoop], main: Callable[[], Any]) -> None:
@@ -281,3 +284,85 @@ async def test_async_bad_arguments_change_nothing(
         await call(q)
     assert q.attributes().current_messages == 1
     assert q.receive_nowait() == Message(b"kept", 4)
+
+
+# -- dropped unclosed, or cut short in __init__ ----------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["poll", "thread"])
+def test_unclosed_object_warns_with_its_own_name(queue_name: str, strategy: Any) -> None:
+    q = AsyncMessageQueue(
+        queue_name, create=True, capacity=2, max_message_size=64, strategy=strategy
+    )
+    with pytest.warns(ResourceWarning) as caught:
+        del q
+    assert [str(w.message) for w in caught] == [
+        f"unclosed <AsyncMessageQueue {queue_name} {strategy}>"
+    ]
+    assert descriptors_on(queue_name) == 0
+
+
+def _interrupt(*args: object, **kwargs: object) -> Any:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("strategy", ["poll", "thread"])
+def test_async_object_cut_short_in_init(
+    queue_name: str, strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """repr and __del__ of an object whose __init__ raised (Ctrl-C at any
+    point) must not raise AttributeError; what was opened is closed."""
+    unmade = AsyncMessageQueue.__new__(AsyncMessageQueue)
+    assert "AsyncMessageQueue" in repr(unmade)
+    unmade.__del__()
+    monkeypatch.setattr(_async, "PollWaiter" if strategy == "poll" else "ThreadWaiter", _interrupt)
+    q = AsyncMessageQueue.__new__(AsyncMessageQueue)
+    with pytest.raises(KeyboardInterrupt):
+        q.__init__(queue_name, create=True, capacity=2, strategy=strategy)  # type: ignore[misc]
+    assert "AsyncMessageQueue" in repr(q)
+    q.__del__()
+    assert descriptors_on(queue_name) == 0
+
+
+def test_sync_object_cut_short_in_init(queue_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    unmade = MessageQueue.__new__(MessageQueue)
+    assert "MessageQueue" in repr(unmade)
+    unmade.__del__()
+
+    class InterruptedAfterOpen:
+        """The binding, with Ctrl-C right after the descriptor was opened."""
+
+        def __getattr__(self, name: str) -> Any:
+            return _interrupt if name == "apmq_getattr" else getattr(binding.lib, name)
+
+    monkeypatch.setattr(_sync, "lib", InterruptedAfterOpen())
+    q = MessageQueue.__new__(MessageQueue)
+    with pytest.raises(KeyboardInterrupt):
+        q.__init__(queue_name, create=True, capacity=2, max_message_size=64)  # type: ignore[misc]
+    monkeypatch.undo()
+    assert repr(q).startswith(f"<MessageQueue name={queue_name!r}")
+    with pytest.warns(ResourceWarning, match="unclosed <MessageQueue"):
+        q.__del__()  # the descriptor was open: closed now, with a warning
+    assert descriptors_on(queue_name) == 0
+
+
+# -- receive_many sets aside memory for what the queue can hold ------------------
+
+
+def _virtual_memory() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_try_receive_many_allocates_for_at_most_capacity(make_queue: MakeQueue) -> None:
+    """It allocated max_messages x max_message_size bytes up front: 800 MB of
+    address space for 10**5 here, and a MemoryError for 10**7."""
+    mq = make_queue(capacity=2, max_message_size=8192)
+    mq.send(b"a")
+    before = _virtual_memory()
+    assert mq._try_receive_many(10**5) == [(b"a", 0)]
+    assert _virtual_memory() - before < 64 * 2**20
+    mq.send(b"b")
+    mq.send(b"c", 1)
+    assert mq._try_receive_many(10**7) == [(b"c", 1), (b"b", 0)]
+    assert mq._try_receive_many(10**7) == []

@@ -10,6 +10,7 @@ else's is affected.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -81,7 +82,7 @@ def test_unlink_while_in_use(make_queue: MakeQueue) -> None:
     with pytest.raises(FileNotFoundError, match="create=True") as info:
         MessageQueue(name)
     assert info.value.filename == name
-    with pytest.raises(FileNotFoundError, match="no message queue named"):
+    with pytest.raises(FileNotFoundError, match="no such message queue"):
         anyposixmq.unlink(name)
     anyposixmq.unlink(name, missing_ok=True)
     # Creating the name again makes a new, separate queue.
@@ -254,6 +255,48 @@ print(len(made))
 def test_queues_max_exhausted_in_private_ipc_namespace() -> None:
     proc = run_python(_QUEUES_MAX_SCRIPT, prefix=("unshare", "-i"))
     assert int(proc.stdout) > 0
+
+
+_LOWERED_MAXIMUMS = """
+import json, subprocess, sys
+from pathlib import Path
+import anyposixmq
+# A private IPC namespace: these limits are this namespace's alone.
+Path("/proc/sys/fs/mqueue/msg_max").write_text("5")
+Path("/proc/sys/fs/mqueue/msgsize_max").write_text("1000")
+lim = anyposixmq.limits()
+assert (lim.msg_max, lim.msgsize_max) == (5, 1000), lim
+assert lim.msg_default > 5 and lim.msgsize_default > 1000, lim
+made = []
+for kwargs in ({"max_message_size": 100}, {"capacity": 3}, {}):
+    with anyposixmq.MessageQueue("/sized", create=True, exclusive=True, **kwargs) as q:
+        made.append([q.capacity, q.max_message_size])
+    anyposixmq.unlink("/sized")
+cli = subprocess.run(
+    [sys.executable, "-m", "anyposixmq", "create", "/cli", "--max-message-size", "100"],
+    capture_output=True, text=True, check=False,
+)
+with anyposixmq.MessageQueue("/cli") as q:
+    made.append([q.capacity, q.max_message_size])
+limits_out = subprocess.run(
+    [sys.executable, "-m", "anyposixmq", "limits"], capture_output=True, text=True, check=True
+).stdout
+print(json.dumps({"made": made, "cli": [cli.returncode, cli.stdout, cli.stderr],
+                  "limits": limits_out}))
+"""
+
+
+@pytest.mark.skipif(not _can("unshare", "-i"), reason="unshare -i is not available")
+def test_one_sided_sizes_under_lowered_maximums() -> None:
+    # The sizes not given are the capped defaults (5 x 1000), not msg_default
+    # x msgsize_default (10 x 8192), which the lowered maximums refuse.
+    proc = run_python(_LOWERED_MAXIMUMS, prefix=("unshare", "-i"))
+    found = json.loads(proc.stdout)
+    # Only the size asked for is the user's; the other is the capped default.
+    assert found["made"] == [[5, 100], [3, 1000], [5, 1000], [5, 100]]
+    assert found["cli"] == [0, "/cli created: capacity 5, max message size 100 bytes\n", ""]
+    assert "default size (5 x 1,000 bytes)" in found["limits"]
+    assert "capped at msg_max" in found["limits"]
 
 
 # -- permissions -------------------------------------------------------------------

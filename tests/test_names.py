@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
-from _helpers import MakeQueue, unique_name
+from _helpers import CHILD_CWD, MakeQueue, run_in_private_mqueuefs, unique_name
 
 import anyposixmq
+from anyposixmq import _names
 
 
 def test_leading_slash_is_added(make_queue: MakeQueue) -> None:
@@ -110,11 +115,131 @@ def test_second_slash_creates_nothing_under_the_first_part() -> None:
         anyposixmq.MessageQueue(first)
 
 
-@pytest.mark.parametrize("name", ["/a\udcff", "\ud800"])
+@pytest.mark.parametrize("name", ["\ud800", "/a\udbff", "/b" + chr(0xDC7F)])
 @pytest.mark.usefixtures("no_syscalls")
-def test_str_that_is_not_utf8_encodable(name: str) -> None:
-    with pytest.raises(ValueError, match="UTF-8"):
+def test_lone_surrogate_that_stands_for_no_byte(name: str) -> None:
+    # Only U+DC80..U+DCFF carry a byte (as os.fsencode reads them).
+    with pytest.raises(ValueError, match="lone surrogate"):
         anyposixmq.MessageQueue(name, create=True)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        anyposixmq.unlink(name)
+
+
+@pytest.mark.parametrize("name", ["/caf\udce9", "/\udcff\udc80", "/caf\u00e9\udce9"])
+def test_str_name_is_encoded_as_os_fsencode_does(name: str) -> None:
+    assert _names.encode_name(name) == os.fsencode(name)
+    assert _names.display_name(os.fsencode(name)) == name
+
+
+def test_non_utf8_name_round_trips(make_queue: MakeQueue) -> None:
+    # A queue another program made with a name that is not UTF-8 is reported
+    # with surrogate escapes, and that report opens and removes it.
+    raw = unique_name("caf").encode() + b"\xe9"
+    created = make_queue(raw)
+    reported = created.name
+    assert reported == raw.decode("utf-8", "surrogateescape")
+    assert reported is not None
+    assert reported.endswith("\udce9")
+    with anyposixmq.MessageQueue(reported) as again:
+        again.send(b"by its reported name")
+    assert created.receive(timeout=1).data == b"by its reported name"
+    with anyposixmq.MessageQueue(reported.lstrip("/"), create=True, exclusive=False) as same:
+        assert same.name == reported
+    anyposixmq.unlink(reported)
+    with pytest.raises(FileNotFoundError) as info:
+        anyposixmq.MessageQueue(raw)
+    assert info.value.filename == reported
+    assert created.attributes().current_messages == 0  # still open, name gone
+
+
+def test_str_with_surrogates_creates_the_bytes_name(make_queue: MakeQueue) -> None:
+    name = unique_name("esc") + "-\udcff"
+    make_queue(name)
+    with anyposixmq.MessageQueue(name.encode("utf-8", "surrogateescape")) as same:
+        assert same.name == name
+    anyposixmq.unlink(name.encode("utf-8", "surrogateescape"))
+
+
+def test_posix_ipc_non_utf8_name_round_trips() -> None:
+    posix_ipc = pytest.importorskip("posix_ipc")
+    raw = unique_name("pi").encode() + b"-\xe9\xff"
+    theirs = posix_ipc.MessageQueue(
+        raw, posix_ipc.O_CREX, max_messages=2, max_message_size=16, read=False
+    )
+    try:
+        theirs.send(b"from posix_ipc", priority=2)
+        name = raw.decode("utf-8", "surrogateescape")
+        with anyposixmq.MessageQueue(name, write=False) as ours:
+            assert ours.name == name
+            assert ours.receive(timeout=1) == (b"from posix_ipc", 2)
+        anyposixmq.unlink(name)
+        with pytest.raises(posix_ipc.ExistentialError):
+            posix_ipc.MessageQueue(raw)
+    finally:
+        theirs.close()
+        anyposixmq.unlink(raw, missing_ok=True)
+
+
+_LIST_SCRIPT = """
+import json, os, anyposixmq
+raw = b"/list-caf-%d\\xe9" % os.getpid()
+anyposixmq.MessageQueue(raw, create=True, capacity=1, max_message_size=8).close()
+try:
+    mine = [name for name in anyposixmq.list_queues() if name.startswith("/list-caf-")]
+    for name in mine:
+        anyposixmq.unlink(name)
+finally:
+    anyposixmq.unlink(raw, missing_ok=True)
+print(json.dumps([raw.decode("utf-8", "surrogateescape"), mine]))
+"""
+
+
+def test_list_queues_reports_names_that_can_be_given_back() -> None:
+    proc = run_in_private_mqueuefs(_LIST_SCRIPT)
+    assert proc.returncode == 0, proc.stderr
+    name, listed = json.loads(proc.stdout)
+    assert name.endswith("\udce9")
+    assert listed == [name]  # listed, and unlinked by that name
+
+
+def _cli(*args: str | bytes) -> subprocess.CompletedProcess[bytes]:
+    # Strict UTF-8 on stdout, as under a UTF-8 locale such as en_US.UTF-8.
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    return subprocess.run(
+        [sys.executable, "-m", "anyposixmq", *args],
+        capture_output=True,
+        timeout=30,
+        check=False,
+        cwd=CHILD_CWD,
+        env=env,
+    )
+
+
+def test_cli_reports_non_utf8_names_that_can_be_given_back(queue_name: str) -> None:
+    raw = queue_name.encode() + b"-caf\xe9"
+    try:
+        made = _cli("create", raw, "--capacity", "2", "--max-message-size", "16")
+        assert made.returncode == 0, made.stderr
+        # The name printed is the queue's bytes, whatever the terminal takes.
+        printed = made.stdout.split(b" ", 1)[0]
+        assert printed == raw
+        info = _cli("info", printed)
+        assert info.returncode == 0, info.stderr
+        assert info.stdout.splitlines()[0].split() == [b"name", raw]
+        as_json = _cli("info", "--json", printed)
+        assert as_json.returncode == 0, as_json.stderr
+        reported = json.loads(as_json.stdout)["name"]
+        assert reported == raw.decode("utf-8", "surrogateescape")
+        sent = _cli("send", os.fsencode(reported), "hello")
+        assert sent.returncode == 0, sent.stderr
+        with anyposixmq.MessageQueue(reported) as mq:
+            assert mq.receive(timeout=1).data == b"hello"
+        removed = _cli("rm", printed)
+        assert (removed.returncode, removed.stderr) == (0, b"")
+        with pytest.raises(FileNotFoundError):
+            anyposixmq.MessageQueue(raw)
+    finally:
+        anyposixmq.unlink(raw, missing_ok=True)
 
 
 @pytest.mark.parametrize("name", [None, 5, ["/a"], bytearray(b"/a"), memoryview(b"/a")])

@@ -103,8 +103,8 @@ def test_read_only_and_write_only(make_queue: MakeQueue, queue_name: str) -> Non
         ({"capacity": 2.0}, TypeError, "capacity must be an int"),
         ({"capacity": True}, TypeError, "capacity must be an int"),
         ({"max_message_size": "8"}, TypeError, "max_message_size must be an int"),
-        ({"mode": -1}, ValueError, "mode"),
-        ({"mode": 0o10000}, ValueError, "mode"),
+        ({"mode": -1}, ValueError, "mode must be permission bits .* not -0o1$"),
+        ({"mode": 0o10000}, ValueError, "between 0 and 0o7777, not 0o10000$"),
         ({"mode": "0600"}, TypeError, "mode must be an int"),
         ({"capacity": 2**80}, ValueError, "larger than any system allows"),
     ],
@@ -152,6 +152,25 @@ def test_default_sizes_when_the_system_does_not_report_them(
     monkeypatch.setattr(_sync, "limits", lambda: unreported)
     mq = make_queue(capacity=2, max_message_size=None)
     assert mq.max_message_size == real.msgsize_default
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [({"capacity": 2}, (2, 40)), ({"max_message_size": 24}, (3, 24))],
+)
+def test_one_sided_size_defaults_are_capped_by_the_maximums(
+    make_queue: MakeQueue,
+    monkeypatch: pytest.MonkeyPatch,
+    given: dict[str, int],
+    expected: tuple[int, int],
+) -> None:
+    # Linux gives a new queue min(msg_default, msg_max) x min(msgsize_default,
+    # msgsize_max): a lowered maximum caps the default the user never asked for.
+    real = anyposixmq.limits()
+    lowered = type(real)(**{**_fields(real), "msg_max": 3, "msgsize_max": 40})
+    monkeypatch.setattr(_sync, "limits", lambda: lowered)
+    mq = make_queue(**{"capacity": None, "max_message_size": None, **given})
+    assert (mq.capacity, mq.max_message_size) == expected
 
 
 def _fields(obj: Any) -> dict[str, Any]:

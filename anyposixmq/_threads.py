@@ -1,0 +1,328 @@
+"""The ``thread`` waiter: waiting in worker threads, for queues that cannot be polled.
+
+Facts that shape it:
+
+- A worker that is abandoned (its task cancelled by anyio, or by plain
+  asyncio, which anyio's shields do not stop) while it holds a received
+  message would lose it.  So a receiving worker waits in the kernel in short
+  timed slices (``_RECEIVE_SLICE``) and puts what it receives into the
+  waiter's locked stash; the task takes from the stash after the ``await``,
+  with no ``await`` in between, and every attempt takes from the stash first.
+  Attempts and workers receive from the kernel under one lock: an attempt
+  that finds a worker there gives way, rather than overtake the message the
+  worker is receiving.
+- A sending worker sends in slices too (``_SEND_SLICE``).  A cancelled send
+  waits for the current slice to end, to know whether it sent: if it did,
+  the send happened, and no cancellation may say otherwise.
+- Closing cancels the waits and lets the workers finish their slice, then
+  puts what the stash still holds back in the queue (behind the messages of
+  its priority) and closes the descriptor.  The queue may be full, and whoever
+  empties it may be waiting for ``aclose()`` itself: a thread of its own then
+  waits for room (``_PUT_BACK_TIMEOUT``).
+- The workers run under capacity limiters of their own (one worker per
+  direction), not anyio's default one shared with the whole program.  Like
+  every anyio primitive they belong to one event loop: one pair per loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import threading
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import Final, TypeVar
+
+import anyio
+import anyio.to_thread
+from anyio import ClosedResourceError
+
+from ._sync import Buffer, MessageQueue, SendArgs, copy_into
+from ._types import Message
+from ._waiting import per_loop
+
+T = TypeVar("T")
+
+#: How long a receiving worker waits in the kernel before it looks whether its
+#: task still wants the message (the window in which an abandoned worker can
+#: still take one into the stash).
+_RECEIVE_SLICE: Final = 0.02
+#: The same for a sending worker.  A cancelled send waits for the current
+#: slice to end (to know whether it sent), so this bounds that wait.
+_SEND_SLICE: Final = 0.005
+#: How long closing waits for room in a full queue to put back a message that
+#: a worker received after its task gave up.
+_PUT_BACK_TIMEOUT: Final = 5.0
+
+
+def _limiters() -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
+    """(receiving, sending): one worker at a time in each direction."""
+    return anyio.CapacityLimiter(1), anyio.CapacityLimiter(1)
+
+
+class _ReceiveOp:
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+
+class _SendOp:
+    """What a sending worker and its task share about one send."""
+
+    __slots__ = ("cancelled", "cond", "in_slice", "sent")
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.cancelled = False
+        self.in_slice = False
+        self.sent = False
+
+    def settle(self) -> bool:
+        """Stop the worker; return whether it sent (waits for its current slice)."""
+        with self.cond:
+            self.cancelled = True
+            while self.in_slice:
+                self.cond.wait()
+            return self.sent
+
+
+def _put_back(mq: MessageQueue, messages: list[Message], timeout: float) -> None:
+    """Send *messages* (taken by abandoned workers) back to the queue, best effort."""
+    writer = mq
+    try:
+        for msg in messages:
+            try:
+                writer._timed_send(SendArgs(msg), timeout)
+            except OSError as exc:
+                if exc.errno != errno.EBADF or writer is not mq or mq.name is None:
+                    raise
+                # Opened read-only: a write-only descriptor of our own, if allowed.
+                writer = MessageQueue(mq.name, read=False, write=True)
+                writer._timed_send(SendArgs(msg), timeout)
+    except OSError:
+        pass  # still full, unlinked, or forbidden: nothing better can be done
+    finally:
+        if writer is not mq:
+            writer.close()
+
+
+class ThreadWaiter:
+    """Attempts on *mq* (nonblocking, stash first) and waits in worker threads."""
+
+    __slots__ = (
+        "__weakref__",
+        "_finalized",
+        "_kernel",
+        "_lock",
+        "_scopes",
+        "_stash",
+        "_workers",
+        "closed",
+        "mq",
+    )
+
+    strategy: Final = "thread"
+
+    def __init__(self, mq: MessageQueue) -> None:
+        self.mq = mq
+        self.closed = False
+        self._stash: deque[Message] = deque()
+        self._lock = threading.Lock()  # guards _stash, _workers, _finalized
+        self._kernel = threading.Lock()  # held by whoever receives from the kernel
+        self._workers = 0
+        self._finalized = False
+        self._scopes: set[anyio.CancelScope] = set()  # the waits aclose() cancels
+
+    # -- attempts -----------------------------------------------------------
+
+    def send(self, args: SendArgs) -> bool:
+        if self.closed:
+            raise ClosedResourceError
+        return self.mq._try_send(args)
+
+    def receive(self) -> Message | None:
+        stashed, got = self._take(1, lambda _: self.mq._try_receive())
+        return stashed[0] if stashed else got
+
+    def receive_into(self, buffer: Buffer) -> tuple[int, int] | None:
+        stashed, got = self._take(1, lambda _: self.mq._try_receive_into(buffer))
+        return copy_into(buffer, stashed[0]) if stashed else got
+
+    def receive_many(self, max_messages: int) -> list[Message]:
+        stashed, got = self._take(max_messages, self.mq._try_receive_many)
+        return stashed + got if got else stashed
+
+    def _take(self, most: int, attempt: Callable[[int], T]) -> tuple[list[Message], T | None]:
+        """Up to *most* stashed messages and, if fewer, ``attempt(how many more)``.
+
+        The attempt is skipped (None) while a worker receives from the kernel:
+        what it gets is older than anything the attempt could take.
+        """
+        if self.closed:
+            raise ClosedResourceError
+        stashed = self._unstash(most)
+        if len(stashed) < most and self._kernel.acquire(blocking=False):
+            try:
+                stashed += self._unstash(most - len(stashed))  # stashed meanwhile
+                if len(stashed) < most:
+                    return stashed, attempt(most - len(stashed))
+            finally:
+                self._kernel.release()
+        return stashed, None
+
+    def _unstash(self, most: int) -> list[Message]:
+        if not self._stash:
+            return []
+        with self._lock:
+            return [self._stash.popleft() for _ in range(min(most, len(self._stash)))]
+
+    # -- waits --------------------------------------------------------------
+
+    async def wait_readable(self) -> None:
+        op = _ReceiveOp()
+        try:
+            await self._in_worker(0, partial(self._receive_worker, op))
+        finally:
+            # The worker, if abandoned, stops at the end of its slice; what it
+            # receives until then goes to the stash for the next receive.
+            op.cancelled = True
+
+    async def wait_writable(self, args: SendArgs) -> bool:
+        op = _SendOp()
+        try:
+            await self._in_worker(1, partial(self._send_worker, op, args))
+        except BaseException as exc:
+            # The worker may be in the middle of a slice: wait for it (at most
+            # _SEND_SLICE) to know whether the message went.  If it did, the
+            # send happened, and a cancellation must not say otherwise.
+            if op.settle() and isinstance(
+                exc, (anyio.get_cancelled_exc_class(), ClosedResourceError)
+            ):
+                return True
+            raise
+        return op.settle()
+
+    async def _in_worker(self, direction: int, work: Callable[[], object]) -> None:
+        """Run *work* in a worker; aclose() cancels the wait with ClosedResourceError."""
+        limiter = per_loop(self, _limiters)[direction]
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=limiter)
+                return
+        finally:
+            self._scopes.discard(scope)
+        raise ClosedResourceError
+
+    # -- in the worker threads ----------------------------------------------
+
+    def _receive_worker(self, op: _ReceiveOp) -> None:
+        """Wait until the stash has a message, or we are told to stop."""
+        if not self._enter_worker():
+            return
+        try:
+            while not (op.cancelled or self.closed):
+                if not self._kernel.acquire(timeout=_RECEIVE_SLICE):
+                    continue
+                try:
+                    if self._stash:
+                        return
+                    msg = self.mq._timed_receive(_RECEIVE_SLICE)
+                    if msg is not None:
+                        # Whoever takes it next gets it: the task that sent us
+                        # or, if that one gave up, the next receive.
+                        with self._lock:
+                            self._stash.append(msg)
+                        return
+                finally:
+                    self._kernel.release()
+        finally:
+            self._leave_worker()
+
+    def _send_worker(self, op: _SendOp, args: SendArgs) -> None:
+        """Send in slices until sent, or we are told to stop."""
+        if not self._enter_worker():
+            return
+        try:
+            while True:
+                with op.cond:
+                    if op.cancelled or self.closed:
+                        return
+                    op.in_slice = True
+                sent = False
+                try:
+                    sent = self.mq._timed_send(args, _SEND_SLICE)
+                finally:
+                    with op.cond:
+                        op.in_slice = False
+                        op.sent = sent
+                        op.cond.notify_all()
+                if sent:
+                    return
+        finally:
+            self._leave_worker()
+
+    def _enter_worker(self) -> bool:
+        with self._lock:
+            if self.closed:
+                return False
+            self._workers += 1
+            return True
+
+    def _leave_worker(self) -> None:
+        with self._lock:
+            self._workers -= 1
+            last = self.closed and self._workers == 0
+        if last:
+            self._finalize()
+
+    # -- closing ------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        self.closed = True
+        for scope in list(self._scopes):
+            scope.cancel()
+        if self._busy():
+            # Workers finish their slice (at most _RECEIVE_SLICE): wait for them
+            # so that the descriptor is closed when aclose() returns.  Should
+            # this wait be cancelled, the last worker closes it.
+            with anyio.CancelScope(shield=True):
+                for _ in range(math.ceil(10 * _RECEIVE_SLICE / 0.002)):
+                    await anyio.sleep(0.002)
+                    if not self._busy():
+                        break
+        self.close_unwatched()
+
+    def close_unwatched(self) -> None:
+        self.closed = True
+        if not self._busy():  # else the last worker finalizes
+            self._finalize_soon()
+
+    def _busy(self) -> bool:
+        with self._lock:
+            return self._workers > 0
+
+    def _finalize_soon(self) -> None:
+        """:meth:`_finalize` now or, when a stashed message must go back and may
+        have to wait for room, in a thread of its own."""
+        if not self._stash:
+            self._finalize()
+        else:
+            threading.Thread(target=self._finalize, name="anyposixmq-put-back", daemon=True).start()
+
+    def _finalize(self) -> None:
+        """Put back what the stash holds, then close the descriptor (once)."""
+        with self._lock:
+            if self._finalized:
+                return
+            self._finalized = True
+            leftovers = list(self._stash)
+            self._stash.clear()
+        try:
+            if leftovers:
+                _put_back(self.mq, leftovers, _PUT_BACK_TIMEOUT)
+        finally:
+            self.mq.close()

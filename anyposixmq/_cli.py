@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO
 
 from . import __version__
-from ._demo import is_interrupt
+from ._demo import is_interrupt, run_async
 from ._limits import (
     SystemLimits,
     default_sizes,
@@ -180,8 +180,6 @@ def cmd_receive(args: argparse.Namespace) -> int:
 
 
 def _follow(name: str, as_json: bool) -> int:
-    import anyio
-
     from ._async import AsyncMessageQueue
 
     out = sys.stdout.buffer
@@ -195,7 +193,7 @@ def _follow(name: str, as_json: bool) -> int:
             async for msg in mq:
                 _write_message(out, msg, as_json)
 
-    anyio.run(follow)
+    run_async(follow)
     return EXIT_OK  # pragma: no cover - the loop only ends with an exception
 
 

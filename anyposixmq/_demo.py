@@ -17,12 +17,15 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ._children import PACKAGE_HOME, module_command
 from ._sync import MessageQueue, unlink
 from ._types import Message
+
+T = TypeVar("T")
 
 CAPACITY = 8
 MAX_MESSAGE_SIZE = 64
@@ -187,7 +190,6 @@ def run(*, name: str | None = None, messages: int = 5000) -> int:
 
     :param messages: how many messages each producer sends in the stream.
     """
-    import anyio
 
     if name is None:
         name = f"/anyposixmq-demo-{os.getpid()}-{secrets.token_hex(4)}"
@@ -211,7 +213,7 @@ def run(*, name: str | None = None, messages: int = 5000) -> int:
         )
         ok = True
         for label, backend, options in installed_backends():
-            report = anyio.run(
+            report = run_async(
                 _showcase, name, messages, label, backend=backend, backend_options=options
             )
             _print_report(report)
@@ -238,6 +240,32 @@ def _producer(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     _producer(sys.argv[1:])
+
+
+def run_async(
+    func: Callable[..., Awaitable[T]],
+    *args: Any,
+    backend: str = "asyncio",
+    backend_options: dict[str, Any] | None = None,
+) -> T:
+    """``anyio.run``, where Ctrl-C raises :class:`KeyboardInterrupt` on every Python.
+
+    Before Python 3.11, anyio runs asyncio with a stand-in for
+    ``asyncio.Runner``: on Ctrl-C it cancels the main task as the real one
+    does, but without ``Task.uncancel`` it cannot tell that cancellation from
+    another, and lets ``CancelledError`` out where 3.11 raises
+    ``KeyboardInterrupt``.  Nothing else cancels the main task of a run here.
+    """
+    import asyncio
+
+    import anyio
+
+    try:
+        return anyio.run(func, *args, backend=backend, backend_options=backend_options)
+    except asyncio.CancelledError:
+        if sys.version_info < (3, 11):
+            raise KeyboardInterrupt from None
+        raise
 
 
 def is_interrupt(exc: BaseException) -> bool:

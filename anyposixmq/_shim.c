@@ -268,8 +268,11 @@ static void apmq_realtime_deadline(double remaining, struct timespec *ts)
 }
 #endif
 
-/* An absolute deadline in the past: mq_timed* try once without blocking. */
-static const struct timespec apmq_epoch = {0, 0};
+/* A deadline long past: one attempt, never a wait.  Not const: qemu-user
+   (7.2) writes the timeout back after mq_timedsend/mq_timedreceive
+   succeed, and fails them with EFAULT, the message already sent or taken,
+   when it lies in read-only memory. */
+static struct timespec apmq_epoch = {0, 0};
 
 /* One message to send (data) or to receive (buf), for either direction. */
 typedef struct {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
@@ -122,7 +123,7 @@ async def test_random_cancellation_stress(make_async_queue: MakeAsyncQueue) -> N
 async def _via_wait_for(make: Callable[[], Awaitable[T]], delay: float) -> tuple[bool, T | None]:
     try:
         return True, await asyncio.wait_for(make(), delay)
-    except TimeoutError:
+    except asyncio.TimeoutError:  # not yet TimeoutError itself on Python 3.10
         return False, None
 
 
@@ -156,7 +157,19 @@ FLAVOURS = {"wait_for": _via_wait_for, "timeout": _via_timeout, "task_cancel": _
 
 
 @pytest.mark.parametrize("anyio_backend", ASYNCIO_BACKENDS)
-@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+@pytest.mark.parametrize(
+    "flavour",
+    [
+        pytest.param(
+            flavour,
+            marks=pytest.mark.skipif(
+                flavour == "timeout" and sys.version_info < (3, 11),
+                reason="asyncio.timeout is new in Python 3.11",
+            ),
+        )
+        for flavour in sorted(FLAVOURS)
+    ],
+)
 async def test_plain_asyncio_cancellation_stress(
     make_async_queue: MakeAsyncQueue, flavour: str
 ) -> None:

@@ -834,9 +834,10 @@ def test_permission_denied(make_queue: MakeQueue) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to become nobody")
     mq = make_queue(mode=0o600)
-    # Root ignores the mode (CAP_DAC_OVERRIDE): drop to nobody in the child.
-    result = run_main_with(
-        "os.setgid(65534); os.setuid(65534)", "receive", str(mq.name), "--timeout", "0"
-    )
+    # Root ignores the mode (CAP_DAC_OVERRIDE): drop to nobody in the child,
+    # having imported what argparse imports late (nobody may not read the
+    # interpreter's files; Python 3.10 has not imported locale by then).
+    setup = "import locale; os.setgid(65534); os.setuid(65534)"
+    result = run_main_with(setup, "receive", str(mq.name), "--timeout", "0")
     assert result.returncode == 1
     assert f"{mq.name}: permission denied" in one_error_line(result)

@@ -1,0 +1,212 @@
+/*
+ * A C driver for anyposixmq's shim (anyposixmq/_shim.h), built by
+ * `nox -s crossbuild` for other platforms with zig cc.
+ *
+ * It calls every function of the shim, so that linking it for a target
+ * proves that each symbol the shim needs exists in that target's libc.
+ * Where it can run (natively, or under qemu-user), it also works a real
+ * queue: open, send and receive in every mode, getattr, timed waits, the
+ * nonblocking flag, descriptors, close.  Exit status 0 when every check
+ * held, 1 otherwise (each failed check is printed on stderr).
+ *
+ * The queue is unlinked as soon as it is open (it stays usable), so a failed
+ * run leaves nothing behind.
+ */
+#include "_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CAPACITY 4
+#define MAX_MESSAGE_SIZE 64
+#define SHORT_WAIT 0.05
+
+static int checks;
+static int failures;
+
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        int saved_errno_ = errno;                                             \
+        checks++;                                                             \
+        if (!(cond)) {                                                        \
+            failures++;                                                       \
+            fprintf(stderr, "driver.c:%d: check failed: %s (errno %d: %s)\n", \
+                    __LINE__, #cond, saved_errno_, strerror(saved_errno_));   \
+        }                                                                     \
+        errno = saved_errno_;                                                 \
+    } while (0)
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Receive one message with `mode` and check its text and priority. */
+static void expect(apmq_queue *q, int mode, const char *text, unsigned int priority)
+{
+    char buf[MAX_MESSAGE_SIZE];
+    unsigned int got = 99;
+    ssize_t n = apmq_receive(q, buf, sizeof buf, &got, mode, 1.0);
+    CHECK(n == (ssize_t)strlen(text));
+    CHECK(n >= 0 && memcmp(buf, text, (size_t)n) == 0);
+    CHECK(got == priority);
+}
+
+static void check_attributes(apmq_queue *q, long nonblocking, long messages)
+{
+    long attr[4] = {-1, -1, -1, -1};
+    CHECK(apmq_getattr(q, attr) == 0);
+    CHECK(attr[0] == nonblocking);
+    CHECK(attr[1] == CAPACITY);
+    CHECK(attr[2] == MAX_MESSAGE_SIZE);
+    CHECK(attr[3] == messages);
+}
+
+/* A timed call on a full or empty queue waits about SHORT_WAIT, then ETIMEDOUT. */
+static void check_timeout(long rc, double started)
+{
+    double waited = now() - started;
+    CHECK(rc == -1 && errno == ETIMEDOUT);
+    CHECK(waited >= SHORT_WAIT * 0.9);
+    CHECK(waited < SHORT_WAIT + 2.0);
+}
+
+static void check_messages(apmq_queue *q)
+{
+    char buf[MAX_MESSAGE_SIZE];
+    unsigned int priority;
+    double started;
+
+    CHECK(apmq_send(q, "low", 3, 1, APMQ_PLAIN, 0.0) == 0);
+    CHECK(apmq_send_plain(q, "high", 4, 7) == 0);
+    CHECK(apmq_send(q, "mid", 3, 3, APMQ_TRY, 0.0) == 0);
+    CHECK(apmq_send(q, "last", 4, 0, APMQ_TIMED, 1.0) == 0);
+    check_attributes(q, 0, CAPACITY);
+
+    /* Full: a try fails at once, a timed send waits, then gives up. */
+    CHECK(apmq_send(q, "x", 1, 0, APMQ_TRY, 0.0) == -1 && errno == EAGAIN);
+    started = now();
+    check_timeout(apmq_send(q, "x", 1, 0, APMQ_TIMED, SHORT_WAIT), started);
+
+    /* Highest priority first, in every receive mode. */
+    expect(q, APMQ_PLAIN, "high", 7);
+    {
+        apmq_receive_block block;
+        memset(&block, 0, sizeof block);
+        block.q = q;
+        block.buf = buf;
+        block.len = sizeof buf;
+        CHECK(apmq_receive_plain(&block) == 3);
+        CHECK(memcmp(buf, "mid", 3) == 0 && block.priority == 3);
+    }
+    expect(q, APMQ_TRY, "low", 1);
+    expect(q, APMQ_TIMED, "last", 0);
+    check_attributes(q, 0, 0);
+
+    /* Empty: a try fails at once, a timed receive waits, then gives up. */
+    CHECK(apmq_receive(q, buf, sizeof buf, &priority, APMQ_TRY, 0.0) == -1 && errno == EAGAIN);
+    started = now();
+    check_timeout(apmq_receive(q, buf, sizeof buf, &priority, APMQ_TIMED, SHORT_WAIT), started);
+
+    /* Too small a buffer. */
+    CHECK(apmq_send(q, "abc", 3, 0, APMQ_PLAIN, 0.0) == 0);
+    CHECK(apmq_receive(q, buf, 2, &priority, APMQ_TRY, 0.0) == -1 && errno == EMSGSIZE);
+    expect(q, APMQ_PLAIN, "abc", 0);
+}
+
+static void check_receive_many(apmq_queue *q)
+{
+    char buf[CAPACITY * MAX_MESSAGE_SIZE];
+    unsigned int priorities[CAPACITY];
+    size_t lengths[CAPACITY];
+
+    CHECK(apmq_send(q, "a", 1, 2, APMQ_PLAIN, 0.0) == 0);
+    CHECK(apmq_send(q, "bb", 2, 5, APMQ_PLAIN, 0.0) == 0);
+    CHECK(apmq_send(q, "ccc", 3, 0, APMQ_PLAIN, 0.0) == 0);
+    CHECK(apmq_receive_many(q, buf, MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE, CAPACITY, priorities,
+                            lengths) == 3);
+    CHECK(lengths[0] == 2 && priorities[0] == 5 && memcmp(buf, "bb", 2) == 0);
+    CHECK(lengths[1] == 1 && priorities[1] == 2 && buf[MAX_MESSAGE_SIZE] == 'a');
+    CHECK(lengths[2] == 3 && priorities[2] == 0);
+    CHECK(memcmp(buf + 2 * MAX_MESSAGE_SIZE, "ccc", 3) == 0);
+    CHECK(apmq_receive_many(q, buf, MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE, CAPACITY, priorities,
+                            lengths) == -1 && errno == EAGAIN);
+}
+
+static void check_nonblocking(apmq_queue *q)
+{
+    char buf[MAX_MESSAGE_SIZE];
+    unsigned int priority;
+
+    CHECK(apmq_set_nonblocking(q, 1) == 0);
+    check_attributes(q, 1, 0);
+    CHECK(apmq_receive(q, buf, sizeof buf, &priority, APMQ_PLAIN, 0.0) == -1 && errno == EAGAIN);
+    CHECK(apmq_set_nonblocking(q, 0) == 0);
+    check_attributes(q, 0, 0);
+}
+
+static void check_descriptors(apmq_queue *q)
+{
+    int fd = apmq_fileno(q);
+    if (APMQ_POLLABLE || APMQ_FD_IS_MQD)
+        CHECK(fd >= 0);
+    else
+        CHECK(fd == -1 && errno == ENOTSUP);
+
+    int copy = apmq_dup(q);
+    if (!APMQ_FD_IS_MQD) {
+        CHECK(copy == -1 && errno == ENOTSUP);
+        CHECK(apmq_adopt(0) == NULL && errno == ENOTSUP);
+        return;
+    }
+    CHECK(copy >= 0 && copy != fd);
+    apmq_queue *adopted = apmq_adopt(copy);
+    CHECK(adopted != NULL);
+    if (adopted == NULL)
+        return;
+    CHECK(apmq_send(adopted, "via copy", 8, 4, APMQ_PLAIN, 0.0) == 0);
+    expect(q, APMQ_TRY, "via copy", 4);
+    CHECK(apmq_detach(adopted) == copy);
+    CHECK(apmq_closed(adopted) == 1);
+    apmq_free(adopted); /* detached: the descriptor stays open */
+    CHECK(close(copy) == 0);
+}
+
+int main(void)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/apmq-crossbuild-%ld", (long)getpid());
+
+    apmq_queue *q = apmq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, 1, CAPACITY,
+                              MAX_MESSAGE_SIZE);
+    CHECK(q != NULL);
+    if (q == NULL)
+        return 1;
+    CHECK(apmq_unlink(name) == 0);
+    CHECK(apmq_closed(q) == 0);
+    check_attributes(q, 0, 0);
+    CHECK(apmq_priority_max() >= 31);
+
+    check_messages(q);
+    check_receive_many(q);
+    check_nonblocking(q);
+    check_descriptors(q);
+
+    CHECK(apmq_close(q) == 0);
+    CHECK(apmq_closed(q) == 1);
+    CHECK(apmq_close(q) == 0);
+    CHECK(apmq_send(q, "x", 1, 0, APMQ_TRY, 0.0) == APMQ_CLOSED);
+    CHECK(apmq_getattr(q, (long[4]){0}) == APMQ_CLOSED);
+    apmq_free(q);
+    CHECK(apmq_unlink(name) == -1 && errno == ENOENT);
+
+    printf("%s: %d checks, %d failed (%d-bit long, %d-bit pointers)\n", name, checks, failures,
+           (int)sizeof(long) * 8, (int)sizeof(void *) * 8);
+    return failures == 0 ? 0 : 1;
+}

@@ -267,7 +267,7 @@ def crossbuild(session: nox.Session) -> None:
         session.run("apt-get", "install", "-y", "qemu-user", external=True, env=apt)
     out = Path(session.create_tmp()).resolve()
     shim = ROOT / "anyposixmq"
-    flags = ["-O2", "-Wall", "-Wextra", "-Werror", f"-I{shim}"]
+    flags = ["-O2", "-Wall", "-Wextra", "-Werror", "-pthread", f"-I{shim}"]
     sources = [str(shim / "_shim.c"), str(ROOT / "crossbuild" / "driver.c")]
     for target, runner in CROSS_TARGETS.items():
         driver = out / f"driver-{target}"

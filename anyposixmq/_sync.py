@@ -72,7 +72,6 @@ POLLABLE: Final = bool(lib.apmq_pollable())
 
 _EINTR: Final = errno.EINTR
 _EAGAIN: Final = errno.EAGAIN
-_ETIMEDOUT: Final = errno.ETIMEDOUT
 
 _LONG_MAX: Final = 2 ** (8 * ffi.sizeof("long") - 1) - 1
 _INT_MAX: Final = 2 ** (8 * ffi.sizeof("int") - 1) - 1

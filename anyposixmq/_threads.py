@@ -26,7 +26,6 @@ Facts that shape it:
 
 from __future__ import annotations
 
-import errno
 import math
 import threading
 from collections import deque
@@ -38,6 +37,7 @@ import anyio
 import anyio.to_thread
 from anyio import ClosedResourceError
 
+from ._errors import is_not_opened_for
 from ._sync import Buffer, MessageQueue, SendArgs, copy_into
 from ._types import Message
 from ._waiting import per_loop
@@ -96,7 +96,7 @@ def _put_back(mq: MessageQueue, messages: list[Message], timeout: float) -> None
             try:
                 writer._timed_send(SendArgs(msg), timeout)
             except OSError as exc:
-                if exc.errno != errno.EBADF or writer is not mq or mq.name is None:
+                if not is_not_opened_for(exc) or writer is not mq or mq.name is None:
                     raise
                 # Opened read-only: a write-only descriptor of our own, if allowed.
                 writer = MessageQueue(mq.name, read=False, write=True)

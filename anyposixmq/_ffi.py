@@ -32,7 +32,10 @@ def cdef_of(header: str) -> str:
     return re.sub(r"^#define (\w+) .*$", r"#define \1 ...", part, flags=re.MULTILINE)
 
 
-CDEF = cdef_of((HERE / "_shim.h").read_text(encoding="utf-8"))
+# The one function that C calls back in Python (mq_notify's threads).
+CDEF = cdef_of((HERE / "_shim.h").read_text(encoding="utf-8")) + (
+    '\nextern "Python" void apmq_notified(int key);\n'
+)
 
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)

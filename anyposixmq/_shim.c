@@ -25,6 +25,7 @@
 #include <mqueue.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -712,6 +713,34 @@ void apmq_free(apmq_queue *q)
 int apmq_unlink(const char *name)
 {
     return mq_unlink(name);
+}
+
+/* What apmq_notify's threads call (one callback serves the process). */
+static void (*apmq_notify_callback)(int);
+
+static void apmq_notify_thread(union sigval value)
+{
+    apmq_notify_callback(value.sival_int);
+}
+
+int apmq_notify(apmq_queue *q, int how, int signo, void (*callback)(int), int key)
+{
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    if (how == APMQ_NOTIFY_SIGNAL) {
+        ev.sigev_notify = SIGEV_SIGNAL;
+        ev.sigev_signo = signo;
+    } else if (how == APMQ_NOTIFY_THREAD) {
+        apmq_notify_callback = callback;
+        ev.sigev_notify = SIGEV_THREAD;
+        ev.sigev_notify_function = apmq_notify_thread;
+        ev.sigev_value.sival_int = key;
+    }
+    if (!apmq_enter(q))
+        return APMQ_CLOSED;
+    int rc = mq_notify(q->mqd, how == APMQ_NOTIFY_NONE ? NULL : &ev);
+    apmq_leave(q);
+    return rc;
 }
 
 int apmq_pollable(void)

@@ -120,6 +120,17 @@ ssize_t apmq_receive(apmq_receive_block *block, char *into, size_t into_len,
    without waiting: how many, in slots 0...; or < 0. */
 int apmq_receive_many(apmq_receive_block *block, int max_messages, int mode, double timeout);
 
+/*
+ * mq_notify(3).  APMQ_NOTIFY_NONE cancels this process's registration,
+ * APMQ_NOTIFY_SIGNAL asks for signal `signo`, APMQ_NOTIFY_THREAD for a call
+ * of `callback(key)` in a new thread, when a message arrives in the empty
+ * queue.  -1 with errno (EBUSY: another process holds the registration).
+ */
+#define APMQ_NOTIFY_NONE 0
+#define APMQ_NOTIFY_SIGNAL 1
+#define APMQ_NOTIFY_THREAD 2
+int apmq_notify(apmq_queue *q, int how, int signo, void (*callback)(int), int key);
+
 int apmq_unlink(const char *name);
 long apmq_priority_max(void);
 

@@ -32,13 +32,15 @@ of the public methods (a closed queue: ``ValueError``):
 from __future__ import annotations
 
 import errno
+import itertools
 import math
 import numbers
 import operator
 import os
+import signal
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -177,6 +179,21 @@ def _add_note_310(exc: BaseException, note: str) -> None:
 
 # BaseException.add_note is C: the note is on before any handler can run again.
 _add_note: Final = getattr(BaseException, "add_note", _add_note_310)
+
+
+#: What request_notification's registrations call, by key: a registration
+#: that is cancelled, replaced or closed is dropped here, so that a late
+#: notification thread finds nothing (and no freed object).
+_notified: dict[int, Callable[[], object]] = {}
+_notify_keys = itertools.count(1)
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
+def apmq_notified(key: int) -> None:
+    """Run in mq_notify's new thread: the registration's callable, once."""
+    notify = _notified.pop(key, None)
+    if notify is not None:
+        notify()
 
 
 def check_max_messages(max_messages: object) -> int:
@@ -334,7 +351,16 @@ class MessageQueue:
     a spawned process): pass the name and open the queue again there.
     """
 
-    __slots__ = ("__weakref__", "_capacity", "_many", "_max_message_size", "_name", "_q", "_spare")
+    __slots__ = (
+        "__weakref__",
+        "_capacity",
+        "_many",
+        "_max_message_size",
+        "_name",
+        "_notify_key",
+        "_q",
+        "_spare",
+    )
 
     _q: Any
     _name: bytes | None
@@ -397,6 +423,7 @@ class MessageQueue:
         self._max_message_size = int(attr[2])
         self._spare = []
         self._many = []
+        self._notify_key = 0
 
     @classmethod
     def from_fd(cls, fd: int, *, name: QueueName | None = None) -> MessageQueue:
@@ -506,6 +533,7 @@ class MessageQueue:
         sending when there is room), and the descriptor is closed when the
         last call returns, so no thread ever acts on a reused descriptor number.
         """
+        _notified.pop(getattr(self, "_notify_key", 0), None)
         if self._q is not None and lib.apmq_close(self._q) != 0:
             raise os_error(ffi.errno, self.name)
 
@@ -994,6 +1022,54 @@ class MessageQueue:
                 strict=False,
             )
         ]
+
+    # -- notification -------------------------------------------------------
+
+    def request_notification(self, notify: Callable[[], object] | int | None) -> None:
+        """Ask to be told when a message arrives in the empty queue (``mq_notify(3)``).
+
+        :param notify: a callable, called without arguments in a new thread;
+            a signal number, sent to this process (``SIGEV_SIGNAL``); or
+            ``None`` to cancel this process's registration.
+        :raises OSError: (``EBUSY``) another process (or another open queue
+            description in this one) is registered for this queue.
+        :raises TypeError, ValueError: bad *notify*, before any system call.
+
+        The kernel's rules: one registration per queue; it is used up by the
+        notification (ask again for the next one); it fires only when a
+        message arrives in an *empty* queue, and not while another receive
+        is blocked waiting (that one gets the message); closing the
+        registering descriptor cancels it.
+        """
+        key = 0
+        if notify is None:
+            how, signo = lib.APMQ_NOTIFY_NONE, 0
+        elif isinstance(notify, int) and not isinstance(notify, bool):
+            if not 0 < notify < signal.NSIG:
+                raise ValueError(f"{notify} is not a signal number (1..{signal.NSIG - 1})")
+            how, signo = lib.APMQ_NOTIFY_SIGNAL, notify
+        elif callable(notify):
+            how, signo, key = lib.APMQ_NOTIFY_THREAD, 0, next(_notify_keys)
+            _notified[key] = notify
+        else:
+            raise TypeError(
+                f"notify must be a callable, a signal number or None, not {type(notify).__name__}"
+            )
+        rc = lib.apmq_notify(self._q, how, signo, lib.apmq_notified, key)
+        if rc != 0:
+            _notified.pop(key, None)
+            err = ffi.errno
+            if rc != _CLOSED and err == errno.EBUSY:
+                raise os_error(
+                    err,
+                    self.name,
+                    f"another process (or another open description of it) is already "
+                    f"registered for notification on queue {self.name}: the kernel "
+                    f"allows one registration per queue",
+                )
+            self._raise(rc, err)
+        _notified.pop(self._notify_key, None)
+        self._notify_key = key
 
     # -- iteration ----------------------------------------------------------
 

@@ -316,6 +316,32 @@ def test_send_too_long(make_queue: MakeQueue) -> None:
 # -- receive -----------------------------------------------------------------
 
 
+def test_receive_count_takes_what_is_there_in_one_call(
+    mq: anyposixmq.MessageQueue,
+    monkeypatch: pytest.MonkeyPatch,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    # --count uses receive_many: waiting as receive() does, then up to the
+    # rest of the count in one call into C.
+    from anyposixmq import _cli
+
+    for data in (b"a", b"b", b"c"):
+        mq.send(data)
+    calls: list[int] = []
+    receive_many = anyposixmq.MessageQueue.receive_many
+
+    def counting(
+        self: anyposixmq.MessageQueue, max_messages: int, *, timeout: float | None = None
+    ) -> list[anyposixmq.Message]:
+        calls.append(max_messages)
+        return receive_many(self, max_messages, timeout=timeout)
+
+    monkeypatch.setattr(anyposixmq.MessageQueue, "receive_many", counting)
+    assert _cli.main(["receive", str(mq.name), "--count", "3", "--timeout", "5"]) == 0
+    assert capsysbinary.readouterr().out == b"a\nb\nc\n"
+    assert calls == [3]
+
+
 def test_receive_one(mq: anyposixmq.MessageQueue) -> None:
     mq.send(b"a")
     mq.send(b"b", 3)

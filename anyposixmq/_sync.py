@@ -174,7 +174,7 @@ SENT_NOTE: Final = "the message was sent: the queue took it before this exceptio
 
 
 def _add_note_310(exc: BaseException, note: str) -> None:
-    exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]
+    exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined,unused-ignore]
 
 
 # BaseException.add_note is C: the note is on before any handler can run again.

@@ -105,16 +105,13 @@ q.close()
 
 
 def test_another_process_holding_the_registration_is_ebusy(mq: MessageQueue) -> None:
+    pipes: dict[str, Any] = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, mq.name or ""],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=CHILD_CWD,
+        [sys.executable, "-c", CHILD, mq.name or ""], **pipes, text=True, cwd=CHILD_CWD
     )
     try:
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "registered"
+        ready = child.stdout.readline() if child.stdout else ""
+        assert ready == "registered\n"
         with pytest.raises(OSError, match="another process") as info:
             mq.request_notification(Calls())
         assert info.value.errno == errno.EBUSY

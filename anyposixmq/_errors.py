@@ -241,3 +241,13 @@ def open_error(
     elif err == errno.EACCES:
         text = "permission denied: the queue's mode does not give this user that access"
     return os_error(err, name, text)
+
+
+def notification_busy_error(name: str | None) -> OSError:
+    """EBUSY from ``mq_notify``: the queue's one registration is someone else's."""
+    return os_error(
+        errno.EBUSY,
+        name,
+        "another process (or another open description of the queue) is already "
+        "registered for notification: the kernel allows one registration per queue",
+    )

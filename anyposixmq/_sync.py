@@ -50,6 +50,7 @@ from ._errors import (
     adopt_error,
     closed_error,
     not_pollable_error,
+    notification_busy_error,
     open_error,
     operation_error,
     os_error,
@@ -1060,13 +1061,7 @@ class MessageQueue:
             _notified.pop(key, None)
             err = ffi.errno
             if rc != _CLOSED and err == errno.EBUSY:
-                raise os_error(
-                    err,
-                    self.name,
-                    f"another process (or another open description of it) is already "
-                    f"registered for notification on queue {self.name}: the kernel "
-                    f"allows one registration per queue",
-                )
+                raise notification_busy_error(self.name)
             self._raise(rc, err)
         _notified.pop(self._notify_key, None)
         self._notify_key = key

@@ -58,13 +58,17 @@ struct apmq_queue {
     unsigned long seq; /* counts the receives that took messages */
 };
 
+static void apmq_settle(apmq_queue *q);
+
 /* Take a reference for one call; 0 when the queue is closed. */
 static int apmq_enter(apmq_queue *q)
 {
     long r = __atomic_load_n(&q->refs, __ATOMIC_ACQUIRE);
     do {
-        if (r == 0 || __atomic_load_n(&q->closed, __ATOMIC_ACQUIRE))
+        if (r == 0 || __atomic_load_n(&q->closed, __ATOMIC_ACQUIRE)) {
+            apmq_settle(q);
             return 0;
+        }
     } while (!__atomic_compare_exchange_n(&q->refs, &r, r + 1, 1,
                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     return 1;
@@ -670,11 +674,38 @@ int apmq_close(apmq_queue *q)
         return 0;
     pthread_mutex_lock(&q->lock);
     int left = apmq_put_back(q, 0);
-    q->held_open = left;
+    /* Another thread's receive may be between its return and the caller's
+       hand-over (a few bytecodes, but it needs the GIL, which this call
+       released): give it up to 100 ms. */
+    for (int i = 0; left && i < 1000; i++) {
+        struct timespec nap = {0, 100000L};
+        pthread_mutex_unlock(&q->lock);
+        nanosleep(&nap, NULL);
+        pthread_mutex_lock(&q->lock);
+        left = apmq_put_back(q, 0);
+    }
+    __atomic_store_n(&q->held_open, left, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&q->lock);
-    /* Messages held for another thread: it may still hand them over, or
-       they are put back by apmq_free, with the descriptor kept till then. */
+    /* Messages still held for another thread: it may yet hand them over (its
+       next call, seeing the queue closed, settles: apmq_settle), or they are
+       put back by apmq_free, with the descriptor kept till then. */
     return left ? 0 : apmq_leave(q);
+}
+
+/* A call found the queue closed: if it was kept open for held messages and
+   none is left but this thread's own (never handed over), put those back
+   and let the descriptor go. */
+static void apmq_settle(apmq_queue *q)
+{
+    if (!__atomic_load_n(&q->held_open, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock(&q->lock);
+    int release = q->held_open && !apmq_put_back(q, 0);
+    if (release)
+        __atomic_store_n(&q->held_open, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&q->lock);
+    if (release)
+        apmq_leave(q);
 }
 
 int apmq_detach(apmq_queue *q)
@@ -703,7 +734,7 @@ void apmq_free(apmq_queue *q)
     int held_open = q->held_open;
     if (held_open)
         apmq_put_back(q, 1);
-    q->held_open = 0;
+    __atomic_store_n(&q->held_open, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&q->lock);
     if (held_open)
         apmq_leave(q);

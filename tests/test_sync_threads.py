@@ -248,3 +248,61 @@ def test_concurrent_close_and_calls_are_safe(make_queue: MakeQueue) -> None:
             thread.join()
         assert errors == []
         assert not _is_open(fd)
+
+
+def _take_without_handing_over(mq: MessageQueue, hold: float, then: Any) -> threading.Thread:
+    """In another thread: take a message as receive() does, hold it for *hold*
+    seconds before handing it over (clearing the block's taken flag, receive()'s
+    last step), then call *then*.  Returns once the message is taken."""
+    from anyposixmq._binding import ffi, lib
+
+    entry = mq._buffers()
+    taken = threading.Event()
+
+    def take() -> None:
+        assert lib.apmq_receive(entry[2], ffi.NULL, 0, lib.APMQ_TRY, 0.0) == 1
+        taken.set()
+        time.sleep(hold)
+        entry[1][1] = 0
+        then()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    assert taken.wait(5)
+    return thread
+
+
+def test_close_waits_for_another_threads_hand_over(make_queue: MakeQueue) -> None:
+    # close() lets a receive of another thread that is handing its message
+    # over finish, then closes the descriptor: none is left open.
+    mq = make_queue()
+    mq.send(b"x")
+    fd = mq.fileno()
+    thread = _take_without_handing_over(mq, 0.03, lambda: None)
+    mq.close()
+    assert not _is_open(fd)
+    thread.join()
+    with MessageQueue(mq.name or "", read=True, write=False) as again:
+        assert again.attributes().current_messages == 0  # handed over, not put back
+
+
+def test_a_hand_over_after_close_lets_the_descriptor_go(make_queue: MakeQueue) -> None:
+    # A receive slower to hand over than close() waits for keeps the
+    # descriptor open until its thread's next call finds the queue closed.
+    mq = make_queue()
+    mq.send(b"x")
+    fd = mq.fileno()
+    errors: list[BaseException] = []
+
+    def call_again() -> None:
+        try:
+            mq.attributes()
+        except ValueError as exc:
+            errors.append(exc)
+
+    thread = _take_without_handing_over(mq, 0.3, call_again)
+    mq.close()
+    assert _is_open(fd)  # the message may still be handed over
+    thread.join()
+    assert len(errors) == 1  # closed
+    assert not _is_open(fd)

@@ -80,10 +80,8 @@ _LONG_MAX: Final = 2 ** (8 * ffi.sizeof("long") - 1) - 1
 _INT_MAX: Final = 2 ** (8 * ffi.sizeof("int") - 1) - 1
 
 _new_tuple = tuple.__new__
-#: A receive entry: (buffer, cell, receive block, view); cell[0] is the
-#: priority received, cell[1] the block's taken flag.
-_Entry = tuple[Any, Any, Any, Any]
-_CELL_SIZE: Final = ffi.offsetof("apmq_receive_block", "taken") + ffi.sizeof("unsigned int")
+#: A receive entry: (receive block, view of its buffer).
+_Entry = tuple[Any, Any]
 # A view from ffi.from_buffer keeps the caller's object exported until it is
 # freed, and one left in the traceback of an error we raise can live long:
 # meanwhile a bytearray cannot be resized, and a memoryview that the cycle
@@ -367,7 +365,7 @@ class MessageQueue:
     _name: bytes | None
     _capacity: int
     _max_message_size: int
-    _spare: list[tuple[Any, Any, Any, Any]]
+    _spare: list[_Entry]
     _many: list[tuple[Any, Any, int]]
 
     def __init__(
@@ -734,30 +732,24 @@ class MessageQueue:
     #
     # Every receive goes through a receive block (see _shim.h) that keeps
     # what the kernel handed over until the block's ``taken`` flag,
-    # ``cell[1]``, is cleared.  The clear is the last thing a receive does
+    # ``block.taken``, is cleared.  The clear is the last thing a receive does
     # before it returns, with no call after it: CPython runs signal handlers
     # only at calls and backward jumps, so an exception that one raises
     # either comes before the clear (the block still holds the message, and
     # the next receive of this thread returns it, or close() puts it back)
     # or not at all.
 
-    def _buffers(self) -> tuple[Any, Any, Any, Any]:
-        """(buffer, cell, receive block, buffer view) for one call; give it back after.
-
-        ``cell[0]`` is the priority received, ``cell[1]`` the block's ``taken`` flag.
-        """
+    def _buffers(self) -> _Entry:
+        """(receive block, view of its buffer) for one call; give it back after."""
         try:
             return self._spare.pop()
         except IndexError:
             return self._new_buffers()
 
-    def _new_buffers(self) -> tuple[Any, Any, Any, Any]:
-        # Slicing the view, ``view[:n]``, is the cheapest way to the received
-        # bytes; the cell is the block's first two fields, ``priority`` and
-        # ``taken``, as a memoryview: cheaper to index than a cdata pointer.
+    def _new_buffers(self) -> _Entry:
+        # Slicing the view, ``view[:n]``, is the cheapest way to the received bytes.
         block = self._new_block(1)
-        cell = memoryview(ffi.buffer(block, _CELL_SIZE)).cast("I")
-        return block.buf, cell, block, ffi.buffer(block.buf, block.stride)
+        return block, ffi.buffer(block.buf, block.stride)
 
     def _new_block(self, capacity: int) -> Any:
         size = self._max_message_size
@@ -785,18 +777,18 @@ class MessageQueue:
             entry = spare.pop()
         except IndexError:
             entry = self._new_buffers()
-        _, cell, block, view = entry
+        block, view = entry
         if timeout is None:
             n = _receive_plain(block)
             if n < 0:
                 n, entry = self._receive_slow(n, entry, None, timeout_error=False)
-                _, cell, block, view = entry
+                block, view = entry
         else:
             n, entry = self._receive_slow(None, entry, timeout, timeout_error=True)
-            _, cell, block, view = entry
-        msg = _new_tuple(Message, (view[:n], cell[0]))
+            block, view = entry
+        msg = _new_tuple(Message, (view[:n], block.priority))
         spare.append(entry)
-        cell[1] = 0  # handed over: nothing after this may call
+        block.taken = 0  # handed over: nothing after this may call
         return msg
 
     def receive_nowait(self) -> Message:
@@ -805,10 +797,10 @@ class MessageQueue:
         :raises BlockingIOError: the queue is empty.
         """
         n, entry = self._receive_slow(None, self._buffers(), 0.0, timeout_error=False)
-        cell = entry[1]
-        msg = _new_tuple(Message, (entry[3][:n], cell[0]))
+        block, view = entry
+        msg = _new_tuple(Message, (view[:n], block.priority))
         self._spare.append(entry)
-        cell[1] = 0
+        block.taken = 0
         return msg
 
     def _check_receive_buffer(self, buffer: Buffer) -> None:
@@ -850,21 +842,21 @@ class MessageQueue:
             n, entry = self._receive_slow(
                 None, self._buffers(), wait, timeout_error=wait is not None, into=view
             )
-        cell = entry[1]
-        result = (n, cell[0])
+        block = entry[0]
+        result = (n, block.priority)
         self._spare.append(entry)
-        cell[1] = 0
+        block.taken = 0
         return result
 
     def _receive_slow(
         self,
         n: int | None,
-        entry: tuple[Any, Any, Any, Any],
+        entry: _Entry,
         timeout: float | None,
         *,
         timeout_error: bool,
         into: Any = None,
-    ) -> tuple[int, tuple[Any, Any, Any, Any]]:
+    ) -> tuple[int, _Entry]:
         """Receive (again) after EINTR or for a timed/one-try receive; raise on failure.
 
         Returns the size and the entry that holds the message: another one
@@ -877,7 +869,7 @@ class MessageQueue:
                 if n == _BUSY:
                     entry = self._new_buffers()
                 n = lib.apmq_receive(
-                    entry[2], ffi.NULL if into is None else into, into_len, mode, arg
+                    entry[0], ffi.NULL if into is None else into, into_len, mode, arg
                 )
                 if n >= 0:
                     return n, entry
@@ -900,7 +892,7 @@ class MessageQueue:
         in the caller, so the clear must be in the outermost frame.
         """
         entry = self._buffers()
-        n = lib.apmq_receive(entry[2], ffi.NULL, 0, mode, timeout)
+        n = lib.apmq_receive(entry[0], ffi.NULL, 0, mode, timeout)
         if n == _BUSY:
             return self._receive_once(mode, timeout)
         if n < 0:
@@ -913,10 +905,10 @@ class MessageQueue:
         """Wait at most *timeout* s in C for a message (the seam); None if none came."""
         if (got := self._receive_once(_TIMED if timeout else _TRY, timeout)) is None:
             return None
-        n, (_, cell, _, view) = got
-        msg = _new_tuple(Message, (view[:n], cell[0]))
+        n, (block, view) = got
+        msg = _new_tuple(Message, (view[:n], block.priority))
         self._spare.append(got[1])
-        cell[1] = 0
+        block.taken = 0
         return msg
 
     #: One attempt (the seam): the message, or None when the queue is empty.
@@ -932,17 +924,17 @@ class MessageQueue:
         """One attempt into *buffer*: ``(nbytes, priority)``, or None when empty."""
         with self._borrow(buffer) as view:
             entry = self._buffers()
-            n = lib.apmq_receive(entry[2], view, len(view), _TRY, 0.0)
+            n = lib.apmq_receive(entry[0], view, len(view), _TRY, 0.0)
         if n == _BUSY:
             return self._try_receive_into(buffer)
         if n < 0:
             self._spare.append(entry)
             self._receive_none(n)
             return None
-        cell = entry[1]
-        result = (n, cell[0])
+        block = entry[0]
+        result = (n, block.priority)
         self._spare.append(entry)
-        cell[1] = 0
+        block.taken = 0
         return result
 
     def receive_many(self, max_messages: int, *, timeout: float | None = None) -> list[Message]:
@@ -1072,19 +1064,19 @@ class MessageQueue:
         """Yield messages forever, waiting for each (whatever the blocking mode)."""
         while True:
             n, entry = self._receive_slow(None, self._buffers(), math.inf, timeout_error=True)
-            _, cell, _, view = entry
-            msg = _new_tuple(Message, (view[:n], cell[0]))
+            block, view = entry
+            msg = _new_tuple(Message, (view[:n], block.priority))
             self._spare.append(entry)
-            cell[1] = 0
+            block.taken = 0
             yield msg
 
     def drain(self) -> Iterator[Message]:
         """Yield the messages there now; stop when the queue is empty."""
         while (got := self._receive_once(_TRY, 0.0)) is not None:
-            n, (_, cell, _, view) = got
-            msg = _new_tuple(Message, (view[:n], cell[0]))
+            n, (block, view) = got
+            msg = _new_tuple(Message, (view[:n], block.priority))
             self._spare.append(got[1])
-            cell[1] = 0
+            block.taken = 0
             yield msg
 
 

@@ -260,10 +260,10 @@ def _take_without_handing_over(mq: MessageQueue, hold: float, then: Any) -> thre
     taken = threading.Event()
 
     def take() -> None:
-        assert lib.apmq_receive(entry[2], ffi.NULL, 0, lib.APMQ_TRY, 0.0) == 1
+        assert lib.apmq_receive(entry[0], ffi.NULL, 0, lib.APMQ_TRY, 0.0) == 1
         taken.set()
         time.sleep(hold)
-        entry[1][1] = 0
+        entry[0].taken = 0
         then()
 
     thread = threading.Thread(target=take)

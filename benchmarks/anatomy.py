@@ -1,10 +1,13 @@
-"""Where the time of one receive (and one send) goes, step by step.
+"""Where the time of one receive (and one send, and one B1 pair) goes, step by step.
 
 Each step adds one piece of what ``MessageQueue.receive()`` hands back to the
 bare ``mq_receive`` call of the cffi floor (``floors.py``), on a queue refilled
 with 10 messages before each timed batch of 10 receives; posix_ipc's receive
-is measured the same way.  Times are medians over rounds of the thread's CPU
-time per operation (the loop never waits).  Run ``python
+is measured the same way.  Then the B1 pair (a send and a receive on a queue
+that never waits), from the floor's to ours, through what any API with a
+method per operation that returns a ``Message`` must add: the ``Message``
+itself and the two method calls.  Times are medians over rounds of the
+thread's CPU time per operation (the loop never waits).  Run ``python
 benchmarks/anatomy.py`` with the package and posix_ipc installed.
 """
 
@@ -55,6 +58,7 @@ def main() -> None:
     data = b"x" * SIZE
     buf, cell = floors._buffers(SIZE)
     call, send_call, unpack = lib.mq_receive, lib.mq_send, ffi.unpack
+    new_message = tuple.__new__  # the library's way to a Message, without its __new__
     receive, pi_receive = q.receive, pq.receive
 
     def fill() -> None:
@@ -79,7 +83,7 @@ def main() -> None:
 
     def plus_message() -> None:
         for _ in range(10):
-            Message(unpack(buf, call(fq, buf, SIZE, cell)), cell[0])
+            new_message(Message, (unpack(buf, call(fq, buf, SIZE, cell)), cell[0]))
 
     def whole_receive() -> None:
         for _ in range(10):
@@ -94,7 +98,7 @@ def main() -> None:
             ("floor: mq_receive(q, buf, size, &prio)", c_call, fill),
             ("+ the bytes (ffi.unpack)", plus_bytes, fill),
             ("+ the priority from the cell", plus_priority, fill),
-            ("+ a Message named tuple", plus_message, fill),
+            ("+ a Message (tuple.__new__, as the library)", plus_message, fill),
             ("MessageQueue.receive()", whole_receive, fill),
             ("posix_ipc receive()", posix_ipc_receive, pi_fill),
         ]
@@ -126,6 +130,55 @@ def main() -> None:
             ("floor: mq_send(q, data, size, 0)", raw_send, drain),
             ("MessageQueue.send(data)", method_send, drain),
             ("posix_ipc send(data)", posix_ipc_send, pi_drain),
+        ]
+    )
+
+    class Least:
+        """The least a method per operation can do: the floor's calls and a Message."""
+
+        def send(self, data: bytes) -> None:
+            send_call(fq, data, len(data), 0)
+
+        def receive(self) -> Message:
+            return new_message(Message, (unpack(buf, call(fq, buf, SIZE, cell)), cell[0]))
+
+    least = Least()
+    pair_data = b"x" * 16
+    send = q.send
+
+    def floor_pairs() -> None:
+        for _ in range(10):
+            send_call(fq, pair_data, 16, 0)
+            (unpack(buf, call(fq, buf, SIZE, cell)), cell[0])
+
+    def plus_message_pairs() -> None:
+        for _ in range(10):
+            send_call(fq, pair_data, 16, 0)
+            new_message(Message, (unpack(buf, call(fq, buf, SIZE, cell)), cell[0]))
+
+    def least_method_pairs() -> None:
+        for _ in range(10):
+            least.send(pair_data)
+            least.receive()
+
+    def our_pairs() -> None:
+        for _ in range(10):
+            send(pair_data)
+            receive()
+
+    def posix_ipc_pairs() -> None:
+        for _ in range(10):
+            pq.send(pair_data)
+            pi_receive()
+
+    print()
+    _timed(
+        [
+            ("B1 pair: the cffi floor's", floor_pairs, drain),
+            ("+ a Message", plus_message_pairs, drain),
+            ("+ a method each (the least an API does)", least_method_pairs, drain),
+            ("MessageQueue.send() + receive()", our_pairs, drain),
+            ("posix_ipc send() + receive()", posix_ipc_pairs, pi_drain),
         ]
     )
     q.close()

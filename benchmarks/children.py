@@ -37,7 +37,7 @@ def echo(impl: str, req: str, rep: str, n: int) -> None:
     elif impl == "cffi floor":
         floors.echo(req, rep, n)
     elif impl.endswith(" floor"):
-        floors.echo_async(impl.removesuffix(" floor"), req, rep, n)
+        floors.echo_async(floors.floor_loop(impl), req, rep, n)
     elif impl in BACKENDS:
         anyio_run(impl, _echo_async, req, rep, n)
     else:

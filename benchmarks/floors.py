@@ -17,6 +17,13 @@ block, ``loop.add_reader`` on a future; on trio
 each receive and send is a checkpoint.  It runs the B3 consumer and the B4
 ping-pong, and is the floor of B3, B3b, B4 and B5.
 
+The **anyio floor** is the event-loop floor written on anyio's public API
+instead, as DESIGN.md asks ``AsyncMessageQueue`` to wait:
+``anyio.lowlevel.checkpoint()``, the receive, ``anyio.wait_readable``, run by
+``anyio.run`` on each backend.  It is not a target's base; beside the
+event-loop floor it shows what anyio itself adds, and beside
+``AsyncMessageQueue`` what is left that is ours.
+
 A queue descriptor is a file descriptor on Linux (``mqd_t`` is an int), which
 the event-loop floor needs; where the floor cannot be built, its rows are
 skipped with a note.
@@ -37,6 +44,7 @@ from workloads import (
     PAIR_SIZE,
     STREAM_SIZE,
     Consumer,
+    anyio_run,
     cpu,
     now,
     pingpong,
@@ -63,6 +71,23 @@ ssize_t mq_timedreceive(mqd_t mqdes, char *msg_ptr, size_t msg_len, unsigned int
 """
 #: The floor rows, one per event loop (named after the backends of workloads.BACKENDS).
 LOOP_FLOORS = ("asyncio", "uvloop", "trio")
+#: The prefix of a loop name that says "through anyio's public API" ("anyio/trio").
+ANYIO = "anyio/"
+
+
+def floor_name(loop: str) -> str:
+    """The row name of *loop*'s floor: "trio floor", or "trio anyio floor" for "anyio/trio"."""
+    if loop.startswith(ANYIO):
+        return f"{loop.removeprefix(ANYIO)} anyio floor"
+    return f"{loop} floor"
+
+
+def floor_loop(name: str) -> str:
+    """The loop of a floor's row name: the inverse of :func:`floor_name`."""
+    base = name.removesuffix(" floor")
+    if base.endswith(" anyio"):
+        return ANYIO + base.removesuffix(" anyio")
+    return base
 
 
 def build() -> tuple[bool, str]:
@@ -204,7 +229,13 @@ WaitReadable = Callable[[int], Awaitable[None]]
 
 
 def _primitives(loop: str) -> tuple[Checkpoint, WaitReadable]:
-    """The checkpoint and the wait for a readable descriptor of *loop*'s own API."""
+    """The checkpoint and the wait for a readable descriptor of *loop*'s own API
+    (of anyio's, for ``"anyio/BACKEND"``)."""
+    if loop.startswith(ANYIO):
+        import anyio
+        import anyio.lowlevel
+
+        return anyio.lowlevel.checkpoint, anyio.wait_readable
     if loop == "trio":
         import trio
 
@@ -213,7 +244,10 @@ def _primitives(loop: str) -> tuple[Checkpoint, WaitReadable]:
 
 
 def run_on(loop: str, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> Any:
-    """Run *func* on *loop* with that loop's own runner (no anyio)."""
+    """Run *func* on *loop* with that loop's own runner (no anyio), or with
+    ``anyio.run`` for ``"anyio/BACKEND"``."""
+    if loop.startswith(ANYIO):
+        return anyio_run(loop.removeprefix(ANYIO), func, *args)
     if loop == "trio":
         import trio
 
@@ -307,4 +341,4 @@ def pingpong_async(loop: str, n: int, warmup: int) -> dict[str, float]:
     def ping(req: str, rep: str) -> list[int]:
         return list(run_on(loop, _ping_async, loop, req, rep, n, warmup))
 
-    return pingpong(f"{loop} floor", n, warmup, ping)
+    return pingpong(floor_name(loop), n, warmup, ping)

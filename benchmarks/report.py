@@ -19,7 +19,6 @@ FORMATS = {
     "growth_kib": "growth {:+.0f} KiB",
     "bytes_per_msg": "{:.4f} B/msg",
 }
-COMPARED = ("floor", "C", "posix_ipc")
 
 
 def value_text(m: dict[str, Any]) -> str:
@@ -38,7 +37,10 @@ def floor_text(m: dict[str, Any]) -> str:
         return "-"
     row, _, impl = m["floor"].partition(" ")
     where = impl if row == m["row"] else m["floor"]
-    return f"{ratio_text(m['ratios'].get('floor'))} {where}"
+    text = f"{ratio_text(m['ratios'].get('floor'))} {where}"
+    if m["ratios"].get("anyio floor") is not None:
+        text += f", {ratio_text(m['ratios']['anyio floor'])} anyio"
+    return text
 
 
 def target_value(t: dict[str, Any]) -> str:
@@ -54,7 +56,7 @@ def format_table(doc: dict[str, Any]) -> str:
     the targets.  Ratios are of the row's figure (time for B1 and B4, so lower is
     faster; messages a second otherwise, so higher is faster)."""
     lines = [
-        f"{'':5}{'implementation':15}{'median':34}{'vs floor':24}{'vs C':>7}{'vs posix_ipc':>13}"
+        f"{'':5}{'implementation':20}{'median':34}{'vs floor':34}{'vs C':>7}{'vs posix_ipc':>13}"
     ]
     last = None
     for m in doc["measurements"]:
@@ -63,9 +65,9 @@ def format_table(doc: dict[str, Any]) -> str:
             last = m["row"]
         r = m["ratios"]
         lines.append(
-            f"     {m['impl']:14} {value_text(m):34}"
+            f"     {m['impl']:19} {value_text(m):34}"
             + (
-                f"{floor_text(m):24}{ratio_text(r.get('C')):>7}{ratio_text(r.get('posix_ipc')):>13}"
+                f"{floor_text(m):34}{ratio_text(r.get('C')):>7}{ratio_text(r.get('posix_ipc')):>13}"
                 if r and not m["error"]
                 else ""
             )

@@ -72,7 +72,11 @@ CFFI_FLOOR = "cffi floor"
 
 
 def loop_floor(backend: str) -> str:
-    return f"{backend} floor"
+    return floors.floor_name(backend)
+
+
+def anyio_floor(backend: str) -> str:
+    return floors.floor_name(floors.ANYIO + backend)
 
 
 @dataclass
@@ -168,6 +172,10 @@ def make_cases(
     for b in w.BACKENDS:
         if have_floor:
             cases.append(Case("B3", loop_floor(b), streamed(floors.consume_async(b))))
+            anyio_loop = floors.ANYIO + b
+            cases.append(
+                Case("B3", anyio_floor(b), streamed(floors.consume_async(anyio_loop)), loop[b])
+            )
         cases.append(Case("B3", b, streamed(w.consume_async(b)), loop[b]))
     for b in w.BACKENDS:
         cases.append(Case("B3b", b, streamed(w.consume_async(b, 64)), loop[b]))
@@ -192,6 +200,16 @@ def make_cases(
                     "B4",
                     loop_floor(b),
                     lambda b=b: floors.pingpong_async(b, s.pingpong, s.warmup),  # type: ignore[misc]
+                )
+            )
+            cases.append(
+                Case(
+                    "B4",
+                    anyio_floor(b),
+                    lambda b=b: floors.pingpong_async(  # type: ignore[misc]
+                        floors.ANYIO + b, s.pingpong, s.warmup
+                    ),
+                    ping_loop[b],
                 )
             )
         cases.append(
@@ -246,7 +264,8 @@ def _median(values: list[float]) -> float | None:
 
 
 def _comparisons(case: Case, by_key: dict[tuple[str, str], Case]) -> dict[str, float | None]:
-    """The case's ratios to its floor, to C and to posix_ipc (None where not measured)."""
+    """The case's ratios to its floor, to C, to posix_ipc and, for an async row, to
+    the anyio floor of its backend (None where not measured)."""
     row = ROWS[case.row]
     if row.metric is None or row.references is None:
         return {}
@@ -254,6 +273,8 @@ def _comparisons(case: Case, by_key: dict[tuple[str, str], Case]) -> dict[str, f
         "floor": by_key.get(case.floor) if case.floor else None,
         "C": by_key.get((row.references, "C")),
         "posix_ipc": by_key.get((row.references, "posix_ipc")),
+        # AsyncMessageQueue against the same loop on anyio's API: what is ours.
+        "anyio floor": by_key.get((case.row, anyio_floor(case.impl))),
     }
     return {name: _median(per_round_ratios(case, base, row.metric)) for name, base in bases.items()}
 

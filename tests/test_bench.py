@@ -81,22 +81,42 @@ def test_every_row_is_compared_with_its_floor_c_and_posix_ipc() -> None:
         _case("B2", "posix_ipc", "msgs", [200.0, 200.0, 200.0]),
         _case("B2", "cffi floor", "msgs", [100.0, 100.0, 100.0]),
         _case("B3", "trio floor", "msgs", [50.0, 50.0, 50.0]),
+        _case("B3", "trio anyio floor", "msgs", [40.0, 40.0, 40.0], floor=("B3", "trio floor")),
         _case("B3", "trio", "msgs", [40.0, 45.0, 50.0], floor=("B3", "trio floor")),
     ]
     doc = suite.summarize(cases, [], {})
     by_impl = {m["impl"]: m for m in doc["measurements"]}
-    # B3 compares with its event-loop floor, and with B2's C and posix_ipc consumers.
-    assert by_impl["trio"]["ratios"] == {"floor": 0.9, "C": 0.1125, "posix_ipc": 0.225}
+    # B3 compares with its event-loop floor, with B2's C and posix_ipc
+    # consumers, and with the same loop on anyio's API.
+    assert by_impl["trio"]["ratios"] == {
+        "floor": 0.9,
+        "C": 0.1125,
+        "posix_ipc": 0.225,
+        "anyio floor": 1.125,
+    }
     assert by_impl["trio"]["floor"] == "B3 trio floor"
-    assert by_impl["posix_ipc"]["ratios"] == {"floor": None, "C": 0.5, "posix_ipc": None}
+    assert by_impl["trio anyio floor"]["ratios"]["floor"] == 0.8
+    assert by_impl["posix_ipc"]["ratios"] == {
+        "floor": None,
+        "C": 0.5,
+        "posix_ipc": None,
+        "anyio floor": None,
+    }
     assert _target(doc, "B3 trio / trio floor")["ratio"] == 0.9
     table = report.format_table(doc)
     trio_line = next(line for line in table.splitlines() if line.split()[:2] == ["trio", "45"])
-    assert "0.90x trio floor" in trio_line
+    assert "0.90x trio floor, 1.12x anyio" in trio_line
     assert "0.11x" in trio_line
     assert "0.23x" in trio_line
     rst = report.rst_tables(doc)
-    assert "0.90x trio floor" in rst
+    assert "0.90x trio floor, 1.12x anyio" in rst
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop", "trio", "anyio/asyncio", "anyio/trio"])
+def test_a_floor_names_its_loop(loop: str) -> None:
+    # The echo child of a B4 floor finds its loop from the row's name.
+    assert floors.floor_loop(floors.floor_name(loop)) == loop
+    assert floors.floor_name("anyio/uvloop") == "uvloop anyio floor"
 
 
 def test_a_failed_or_missing_side_gives_no_ratio() -> None:

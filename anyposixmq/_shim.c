@@ -365,6 +365,11 @@ int apmq_send_plain(apmq_queue *q, const char *data, size_t len, unsigned int pr
     return apmq_send(q, data, len, priority, APMQ_PLAIN, 0.0);
 }
 
+int apmq_send_try(apmq_queue *q, const char *data, size_t len, unsigned int priority)
+{
+    return apmq_send(q, data, len, priority, APMQ_TRY, 0.0);
+}
+
 /* -- receive blocks ----------------------------------------------------------
  *
  * Every block is on its queue's list.  `taken` is written by the receive
@@ -650,6 +655,11 @@ ssize_t apmq_receive(apmq_receive_block *block, char *into, size_t into_len,
 ssize_t apmq_receive_plain(apmq_receive_block *block)
 {
     return apmq_receive(block, NULL, 0, APMQ_PLAIN, 0.0);
+}
+
+ssize_t apmq_receive_try(apmq_receive_block *block)
+{
+    return apmq_receive(block, NULL, 0, APMQ_TRY, 0.0);
 }
 
 int apmq_receive_many(apmq_receive_block *block, int max_messages, int mode, double timeout)

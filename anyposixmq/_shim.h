@@ -84,6 +84,8 @@ int apmq_dup(apmq_queue *q);
 int apmq_send(apmq_queue *q, const char *data, size_t len, unsigned int priority,
               int mode, double timeout);
 int apmq_send_plain(apmq_queue *q, const char *data, size_t len, unsigned int priority);
+/* One attempt (mode APMQ_TRY), in as few arguments: the async layer's path. */
+int apmq_send_try(apmq_queue *q, const char *data, size_t len, unsigned int priority);
 extern APMQ_THREAD_LOCAL int apmq_last_sent;
 
 /*
@@ -111,6 +113,8 @@ apmq_receive_block *apmq_block_new(apmq_queue *q, size_t stride, int capacity);
 void apmq_block_free(apmq_receive_block *block);
 /* One message into slot 0 (mode APMQ_PLAIN): its size, or < 0. */
 ssize_t apmq_receive_plain(apmq_receive_block *block);
+/* One attempt into slot 0 (mode APMQ_TRY): its size, or < 0. */
+ssize_t apmq_receive_try(apmq_receive_block *block);
 /* One message into slot 0 and, if `into` is not NULL, copied there too
    (`into_len` bytes available): its size, or < 0. */
 ssize_t apmq_receive(apmq_receive_block *block, char *into, size_t into_len,

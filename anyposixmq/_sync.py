@@ -91,7 +91,9 @@ _release = ffi.release
 _monotonic = time.monotonic
 _unpack = ffi.unpack
 _send_plain = lib.apmq_send_plain
+_send_try = lib.apmq_send_try
 _receive_plain = lib.apmq_receive_plain
+_receive_try = lib.apmq_receive_try
 
 
 def check_priority(priority: object) -> int:
@@ -708,15 +710,18 @@ class MessageQueue:
 
     def _try_send(self, args: SendArgs) -> bool:
         """One attempt (the seam): True when sent, False when the queue is full."""
-        return self._send_once(args, _TRY, 0.0)
+        return self._send_once(args, None)
 
     def _timed_send(self, args: SendArgs, timeout: float) -> bool:
         """Send, waiting at most *timeout* s in C (the seam); False if still full."""
-        return self._send_once(args, _TIMED, timeout)
+        return self._send_once(args, timeout)
 
-    def _send_once(self, args: SendArgs, mode: int, timeout: float) -> bool:
+    def _send_once(self, args: SendArgs, timeout: float | None) -> bool:
         try:
-            rc = lib.apmq_send(self._q, args.buf, args.size, args.priority, mode, timeout)
+            if timeout is None:  # the async layer's path, in fewer arguments
+                rc = _send_try(self._q, args.buf, args.size, args.priority)
+            else:
+                rc = lib.apmq_send(self._q, args.buf, args.size, args.priority, _TIMED, timeout)
         except BaseException as exc:
             if lib.apmq_last_sent:
                 _add_note(exc, SENT_NOTE)
@@ -901,9 +906,9 @@ class MessageQueue:
             return None
         return n, entry
 
-    def _timed_receive(self, timeout: float = 0.0) -> Message | None:
+    def _timed_receive(self, timeout: float) -> Message | None:
         """Wait at most *timeout* s in C for a message (the seam); None if none came."""
-        if (got := self._receive_once(_TIMED if timeout else _TRY, timeout)) is None:
+        if (got := self._receive_once(_TIMED, timeout)) is None:
             return None
         n, (block, view) = got
         msg = _new_tuple(Message, (view[:n], block.priority))
@@ -911,8 +916,24 @@ class MessageQueue:
         block.taken = 0
         return msg
 
-    #: One attempt (the seam): the message, or None when the queue is empty.
-    _try_receive = _timed_receive
+    def _try_receive(self) -> Message | None:
+        """One attempt (the seam): the message, or None when the queue is empty.
+
+        The async layer's path, with the one-argument C call.
+        """
+        entry = self._buffers()
+        block, view = entry
+        n = _receive_try(block)
+        if n < 0:
+            if n == _BUSY:  # that block holds another thread's message: leave it
+                return self._try_receive()
+            self._spare.append(entry)
+            self._receive_none(n)
+            return None
+        msg = _new_tuple(Message, (view[:n], block.priority))
+        self._spare.append(entry)
+        block.taken = 0
+        return msg
 
     def _receive_none(self, n: int) -> None:
         err = ffi.errno

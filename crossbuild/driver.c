@@ -89,7 +89,7 @@ static void check_messages(apmq_queue *q, apmq_receive_block *block)
 
     CHECK(apmq_send(q, "low", 3, 1, APMQ_PLAIN, 0.0) == 0 && apmq_last_sent == 1);
     CHECK(apmq_send_plain(q, "high", 4, 7) == 0);
-    CHECK(apmq_send(q, "mid", 3, 3, APMQ_TRY, 0.0) == 0);
+    CHECK(apmq_send_try(q, "mid", 3, 3) == 0);
     CHECK(apmq_send(q, "last", 4, 0, APMQ_TIMED, 1.0) == 0);
     check_attributes(q, 0, CAPACITY);
 
@@ -111,7 +111,7 @@ static void check_messages(apmq_queue *q, apmq_receive_block *block)
     check_attributes(q, 0, 0);
 
     /* Empty: a try fails at once, a timed receive waits, then gives up. */
-    CHECK(apmq_receive(block, NULL, 0, APMQ_TRY, 0.0) == -1 && errno == EAGAIN);
+    CHECK(apmq_receive_try(block) == -1 && errno == EAGAIN);
     started = now();
     check_timeout(apmq_receive(block, NULL, 0, APMQ_TIMED, SHORT_WAIT), started);
 }

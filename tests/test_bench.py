@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -200,6 +201,30 @@ def test_the_floor_binding_receives_what_was_sent(make_queue: MakeQueue) -> None
 
 
 # -- anyposixmq bench: the installed self-measurement ---------------------------
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "trio", "anyio/asyncio", "anyio/trio"])
+def test_an_async_floor_consumes_every_message(make_queue: MakeQueue, loop: str) -> None:
+    # The event-loop floor on the loop's own API, and the anyio floor on anyio's.
+    built, note = floors.build()
+    if not built:
+        pytest.skip(note)
+    mq = make_queue(capacity=5, max_message_size=workloads.STREAM_SIZE)
+    mq.send(b"first")
+
+    def send_the_rest() -> None:  # while the floor waits for the descriptor
+        for i in range(4):
+            mq.send(b"%d" % i)
+
+    later = threading.Timer(0.2, send_the_rest)
+    later.start()
+    assert mq.name is not None
+    try:
+        seconds = floors.run_on(loop, floors._consume_async, loop, mq.name, 5)
+    finally:
+        later.join()
+    assert seconds >= 0
+    assert mq.attributes().current_messages == 0
 
 
 def test_the_package_holds_no_comparison_code() -> None:

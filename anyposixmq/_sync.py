@@ -713,15 +713,15 @@ class MessageQueue:
 
     def _try_send(self, args: SendArgs) -> bool:
         """One attempt (the seam): True when sent, False when the queue is full."""
-        return self._send_once(args, None)
+        return self._send_once(args, 0.0)
 
     def _timed_send(self, args: SendArgs, timeout: float) -> bool:
         """Send, waiting at most *timeout* s in C (the seam); False if still full."""
         return self._send_once(args, timeout)
 
-    def _send_once(self, args: SendArgs, timeout: float | None) -> bool:
+    def _send_once(self, args: SendArgs, timeout: float) -> bool:
         try:
-            if timeout is None:  # the async layer's path, in fewer arguments
+            if not timeout:  # one attempt, the async layer's path: in fewer arguments
                 rc = _send_try(self._q, args.buf, args.size, args.priority)
             else:
                 rc = lib.apmq_send(self._q, args.buf, args.size, args.priority, _TIMED, timeout)

@@ -69,8 +69,6 @@ ssize_t mq_receive(mqd_t mqdes, char *msg_ptr, size_t msg_len, unsigned int *msg
 ssize_t mq_timedreceive(mqd_t mqdes, char *msg_ptr, size_t msg_len, unsigned int *msg_prio,
                         const struct timespec *abs_timeout);
 """
-#: The floor rows, one per event loop (named after the backends of workloads.BACKENDS).
-LOOP_FLOORS = ("asyncio", "uvloop", "trio")
 #: The prefix of a loop name that says "through anyio's public API" ("anyio/trio").
 ANYIO = "anyio/"
 

@@ -6,19 +6,26 @@ cancel-safe async layer for trio, asyncio and asyncio+uvloop.
 
 from __future__ import annotations
 
-from ._async import AsyncMessageQueue
+from ._async import AsyncMessageQueue, QueueAttribute
+from ._errors import PutBackError
+from ._handover import PUT_BACK_TIMEOUT
 from ._limits import PRIORITY_MAX, SystemLimits, limits, list_queues
-from ._sync import MessageQueue, unlink
-from ._types import Message, QueueAttributes
+from ._open import unlink
+from ._sync import MessageQueue
+from ._types import Message, QueueAttributes, QueueStatistics
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PRIORITY_MAX",
+    "PUT_BACK_TIMEOUT",
     "AsyncMessageQueue",
     "Message",
     "MessageQueue",
+    "PutBackError",
+    "QueueAttribute",
     "QueueAttributes",
+    "QueueStatistics",
     "SystemLimits",
     "limits",
     "list_queues",

@@ -32,27 +32,48 @@ from __future__ import annotations
 import threading
 import warnings
 import weakref
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from anyio import ClosedResourceError, WouldBlock
+from anyio import ClosedResourceError, TypedAttributeSet, WouldBlock, typed_attribute
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.lowlevel import checkpoint
 
+from ._checks import SendArgs, check_max_messages
 from ._errors import pickle_error
 from ._names import QueueName
 from ._poll import PollWaiter
-from ._sync import POLLABLE, Buffer, MessageQueue, SendArgs, check_max_messages
+from ._sync import POLLABLE, MessageQueue
 from ._threads import ThreadWaiter
-from ._types import Message, QueueAttributes
+from ._types import Buffer, Message, QueueAttributes, QueueStatistics
 from ._waiting import Waiter
 
-__all__ = ["AsyncMessageQueue"]
+__all__ = ["AsyncMessageQueue", "QueueAttribute"]
 
 Strategy = Literal["auto", "poll", "thread"]
 
 #: The MessageQueues that from_sync() took over (each may be, once).
 _taken_over: weakref.WeakSet[MessageQueue] = weakref.WeakSet()
 _taken_over_lock = threading.Lock()
+
+
+class QueueAttribute(TypedAttributeSet):
+    """The typed attributes of an :class:`AsyncMessageQueue`, for anyio's
+    :meth:`~anyio.TypedAttributeProvider.extra`: ``queue.extra(QueueAttribute.capacity)``.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The descriptor to poll (missing where the platform has none to poll).
+    fileno: int = typed_attribute()
+    #: The queue's name with its leading slash (``None`` if adopted unnamed).
+    name: str | None = typed_attribute()
+    #: How many messages the queue holds at most.
+    capacity: int = typed_attribute()
+    #: The largest message, in bytes, the queue takes.
+    max_message_size: int = typed_attribute()
+    #: How the object waits: ``"poll"`` or ``"thread"``.
+    strategy: str = typed_attribute()
 
 
 def _waiter_class(strategy: object) -> type[PollWaiter | ThreadWaiter]:
@@ -84,8 +105,13 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         descriptor cannot be polled; the errors of :class:`MessageQueue`.
 
     It is an :class:`anyio.abc.ObjectReceiveStream` of :class:`Message` and an
-    :class:`anyio.abc.ObjectSendStream` of bytes-like objects or messages.
-    Any number of tasks may send and receive on one object at once.  There
+    :class:`anyio.abc.ObjectSendStream` of bytes-like objects or messages,
+    with the typed attributes of :class:`QueueAttribute`.  Unlike a memory
+    stream it does not keep the order of sending: higher priorities are
+    received first (FIFO within one priority).  Any number of tasks may send
+    and receive on one object at once, in one event loop at a time (a task
+    that would wait while tasks of another loop wait raises RuntimeError:
+    open the queue again for each loop).  There
     are no timeout arguments: use cancel scopes (:func:`anyio.fail_after`,
     :func:`anyio.move_on_after`, :func:`trio.fail_after`, :func:`asyncio.timeout`).
 
@@ -98,7 +124,9 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
     Under the ``thread`` strategy, the worker of a cancelled receive may
     still take a message during its last wait slice (20 ms): it keeps it for
     the next receive of this object, and :meth:`aclose` puts such a message
-    back in the queue (behind the others of its priority) rather than lose it.
+    back in the queue (behind the others of its priority) rather than lose
+    it, or raises :class:`~anyposixmq.PutBackError` with it if the queue
+    stays full.
 
     .. versionadded:: 0.1
     """
@@ -189,6 +217,36 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
     def strategy(self) -> Literal["poll", "thread"]:
         """How this object waits: ``"poll"`` or ``"thread"``."""
         return self._waiter.strategy
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        """anyio's typed attributes: see :class:`QueueAttribute`."""
+        mq = self._waiter.mq
+        attributes: dict[Any, Callable[[], Any]] = {
+            QueueAttribute.name: lambda: mq.name,
+            QueueAttribute.capacity: lambda: mq.capacity,
+            QueueAttribute.max_message_size: lambda: mq.max_message_size,
+            QueueAttribute.strategy: lambda: self._waiter.strategy,
+        }
+        if POLLABLE:
+            attributes[QueueAttribute.fileno] = self.fileno
+        return attributes
+
+    def statistics(self) -> QueueStatistics:
+        """How full the queue is now, and how many tasks of this object wait.
+
+        Like :meth:`anyio.streams.memory.MemoryObjectReceiveStream.statistics`.
+
+        :raises anyio.ClosedResourceError: the object was closed.
+        """
+        attributes = self.attributes()
+        waits = self._waiter.waits
+        return QueueStatistics(
+            current_messages=attributes.current_messages,
+            capacity=attributes.capacity,
+            tasks_waiting_send=waits.sending,
+            tasks_waiting_receive=waits.receiving,
+        )
 
     def attributes(self) -> QueueAttributes:
         """The queue's attributes now (``mq_getattr(3)``); ``nonblocking`` is always True.
@@ -332,10 +390,19 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
 
         Every task waiting in this object at that moment gets
         :class:`anyio.ClosedResourceError` before the descriptor is closed, and
-        so does every later operation.  (Under the ``thread`` strategy, a
-        message that a worker took after its task gave up goes back to the
-        queue first; if the queue is full, a thread waits up to 5 s for room
-        and closes the descriptor after.)
+        so does every later operation.  It closes even when cancelled (and
+        is not a checkpoint under the ``poll`` strategy).
+
+        Messages that this object took and never handed over (a receive that
+        :exc:`KeyboardInterrupt` stopped just after the kernel handed over
+        its message; under the ``thread`` strategy, what a worker took after
+        its task gave up) go back in the queue first, behind the others of
+        their priority.
+
+        :raises PutBackError: some of those found no room within
+            :data:`~anyposixmq.PUT_BACK_TIMEOUT` seconds: they are in the
+            exception, and the queue is closed all the same.
+        :raises RuntimeError: tasks of another event loop wait in this object.
         """
         if not self._waiter.closed:
             await self._waiter.aclose()

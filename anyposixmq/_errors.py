@@ -22,9 +22,12 @@ from __future__ import annotations
 import errno
 import os
 import resource
+import sys
+from collections.abc import Sequence
 from typing import Literal
 
-from ._limits import default_sizes, limits, queue_cost
+from ._limits import KERNEL_MSG_MAX, KERNEL_MSGSIZE_MAX, default_sizes, limits, queue_cost
+from ._types import Message
 
 _CLOSED_TEXT = "I/O operation on closed queue"
 
@@ -187,31 +190,44 @@ def _explain_emfile(create: bool, capacity: int | None, max_message_size: int | 
     )
 
 
+def _too_large(what: str, value: int, setting: str, limit: int, ceiling: int | None) -> str:
+    """Why *value* of *what* is refused, with only the advice that can work."""
+    if ceiling is not None and value > ceiling:
+        text = (
+            f"{what} {value} exceeds the kernel's ceiling of {ceiling}, which no setting "
+            f"or privilege raises; this system allows up to {limit} now"
+        )
+        if limit < ceiling:
+            text += f" (up to {ceiling} as root: sysctl fs.mqueue.{setting}={ceiling})"
+        return text
+    return (
+        f"{what} {value} exceeds the system's {setting} of {limit} (raise it as root: "
+        f"sysctl fs.mqueue.{setting}={value}; a process with CAP_SYS_RESOURCE may also "
+        f"go past it)"
+    )
+
+
 def _explain_einval_create(capacity: int | None, max_message_size: int | None) -> str | None:
     lim = limits()
+    linux = sys.platform.startswith("linux")
     problems = []
     if capacity is not None and lim.msg_max is not None and capacity > lim.msg_max:
-        problems.append(
-            f"capacity {capacity} exceeds the system's msg_max of {lim.msg_max} "
-            f"(raise it as root: sysctl fs.mqueue.msg_max={capacity})"
-        )
+        ceiling = KERNEL_MSG_MAX if linux else None
+        problems.append(_too_large("capacity", capacity, "msg_max", lim.msg_max, ceiling))
     if (
         max_message_size is not None
         and lim.msgsize_max is not None
         and max_message_size > lim.msgsize_max
     ):
+        ceiling = KERNEL_MSGSIZE_MAX if linux else None
         problems.append(
-            f"max_message_size {max_message_size} exceeds the system's msgsize_max of "
-            f"{lim.msgsize_max} (raise it as root: sysctl fs.mqueue.msgsize_max="
-            f"{max_message_size})"
+            _too_large(
+                "max_message_size", max_message_size, "msgsize_max", lim.msgsize_max, ceiling
+            )
         )
     if not problems:
         return None
-    return (
-        "cannot create the message queue: "
-        + "; ".join(problems)
-        + "; a process with CAP_SYS_RESOURCE may also go past these limits"
-    )
+    return "cannot create the message queue: " + "; ".join(problems)
 
 
 def open_error(
@@ -251,3 +267,51 @@ def notification_busy_error(name: str | None) -> OSError:
         "another process (or another open description of the queue) is already "
         "registered for notification: the kernel allows one registration per queue",
     )
+
+
+# -- messages that could not be put back ---------------------------------------
+
+
+class PutBackError(OSError):
+    """Messages this process took from a queue could not be put back in it.
+
+    Raised by :meth:`MessageQueue.close` (and :meth:`AsyncMessageQueue.aclose`)
+    when messages that the process received but never handed to a caller (a
+    receive that a signal handler's exception, such as
+    :exc:`KeyboardInterrupt`, stopped right after the kernel handed over
+    the message) found no room in the queue within the bounded wait
+    (:data:`~anyposixmq.PUT_BACK_TIMEOUT`), or could not be written.  The
+    queue is closed all the same; the messages are in :attr:`messages`,
+    oldest first, for the caller to keep, log or send elsewhere.
+
+    ``errno`` says why: ``EAGAIN`` (the queue stayed full), ``EBADF`` (the
+    queue was opened without write access and its name could not be opened
+    for writing), or another error of the send.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The messages, oldest first, each as a receive would have returned it.
+    messages: list[Message]
+
+    def __init__(self, *args: object, messages: Sequence[Message] = ()) -> None:
+        super().__init__(*args)
+        self.messages = list(messages)
+
+
+def put_back_error(
+    err: int, name: str | None, messages: Sequence[Message], wait: float
+) -> PutBackError:
+    """The :class:`PutBackError` for *messages* that a put-back could not send (errno *err*)."""
+    if err in _WOULD_BLOCK:
+        err, why = errno.EAGAIN, f"the queue stayed full for {wait:g} s"
+    elif err == errno.EBADF:
+        why = "it was opened without write access, and its name could not be opened for writing"
+    else:
+        why = os.strerror(err)
+    count = len(messages)
+    text = (
+        f"{count} message{'s' if count != 1 else ''} taken from the queue could not be put "
+        f"back ({why}): they are in this exception's .messages"
+    )
+    return PutBackError(err, text, name, messages=messages)

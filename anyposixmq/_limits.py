@@ -17,6 +17,12 @@ PRIORITY_MAX: int = int(lib.apmq_priority_max())
 _PROC = Path("/proc/sys/fs/mqueue")
 MQUEUE_MOUNT = Path("/dev/mqueue")
 
+#: Linux's ceilings on ``fs.mqueue.msg_max`` and ``fs.mqueue.msgsize_max``
+#: (``HARD_MSGMAX`` and ``HARD_MSGSIZEMAX`` since Linux 3.5): no setting,
+#: and no privilege, lets a queue go past them.
+KERNEL_MSG_MAX = 65536
+KERNEL_MSGSIZE_MAX = 16 * 1024 * 1024
+
 #: Bytes the kernel charges per message slot beyond its data (Linux: one
 #: ``struct msg_msg`` and at most one priority tree node, 48 bytes each on
 #: 64-bit).  Used only to explain RLIMIT_MSGQUEUE errors.

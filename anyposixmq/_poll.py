@@ -14,6 +14,8 @@ Facts that shape it (anyio 4.16, trio 0.35, uvloop 0.23):
   :class:`anyio.ClosedResourceError`; closing without it leaves them hanging.
   So closing is: mark closed, notify, close, with no checkpoint in between.
   A task still queued for the lock sees the mark once it has the lock.
+  ``notify_closing`` reaches the tasks of the loop that calls it: waiting
+  is for one loop at a time (:class:`~anyposixmq._waiting.Waits`).
 - Linux: an empty queue polls writable only, a full one readable only.
 """
 
@@ -25,9 +27,10 @@ from typing import Final
 import anyio
 from anyio import ClosedResourceError
 
-from ._sync import Buffer, MessageQueue, SendArgs
-from ._types import Message
-from ._waiting import per_loop
+from ._checks import SendArgs
+from ._sync import MessageQueue
+from ._types import Buffer, Message
+from ._waiting import Waits, per_loop
 
 
 def _turns() -> tuple[anyio.Lock, anyio.Lock]:
@@ -38,7 +41,7 @@ def _turns() -> tuple[anyio.Lock, anyio.Lock]:
 class PollWaiter:
     """Attempts on *mq* (nonblocking) and waits on its descriptor."""
 
-    __slots__ = ("__weakref__", "closed", "fd", "mq")
+    __slots__ = ("__weakref__", "closed", "fd", "mq", "waits")
 
     strategy: Final = "poll"
 
@@ -46,6 +49,7 @@ class PollWaiter:
         self.mq = mq
         self.fd = mq.fileno()
         self.closed = False
+        self.waits = Waits()
 
     def send(self, args: SendArgs) -> bool:
         if self.closed:
@@ -75,12 +79,19 @@ class PollWaiter:
         return False
 
     async def _wait(self, direction: int, wait: Callable[[int], Awaitable[None]]) -> None:
-        async with per_loop(self, _turns)[direction]:
-            if self.closed:  # aclose() ran while we queued for our turn
-                raise ClosedResourceError
-            await wait(self.fd)
+        turns = per_loop(self, _turns)
+        self.waits.enter(turns, bool(direction))
+        try:
+            async with turns[direction]:
+                if self.closed:  # aclose() ran while we queued for our turn
+                    raise ClosedResourceError
+                await wait(self.fd)
+        finally:
+            self.waits.leave(bool(direction))
 
     async def aclose(self) -> None:
+        # No checkpoint: it closes even when cancelled.
+        self.waits.check_closer(per_loop(self, _turns))
         self.closed = True
         anyio.notify_closing(self.fd)
         self.mq.close()

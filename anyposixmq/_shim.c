@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,7 +57,27 @@ struct apmq_queue {
     long holders;      /* the struct: 1 until apmq_free, plus one per block */
     long held;         /* blocks that may hold messages (a hint, see below) */
     unsigned long seq; /* counts the receives that took messages */
+    char *name;        /* for a put-back through a descriptor of its own; or NULL */
 };
+
+/*
+ * Held messages belong to the process whose receive took them.  A forked
+ * child has copies of its parent's blocks, and its forking thread has the
+ * parent's thread id: without this counter, bumped in every child, the
+ * child would return or put back messages that the parent still holds.
+ */
+static unsigned long apmq_generation;
+static pthread_once_t apmq_atfork_once = PTHREAD_ONCE_INIT;
+
+static void apmq_forked(void)
+{
+    apmq_generation++;
+}
+
+static void apmq_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, apmq_forked);
+}
 
 static void apmq_settle(apmq_queue *q);
 
@@ -90,6 +111,7 @@ static int apmq_leave(apmq_queue *q)
 
 static apmq_queue *apmq_wrap(mqd_t mqd)
 {
+    pthread_once(&apmq_atfork_once, apmq_watch_forks);
     apmq_queue *q = malloc(sizeof *q);
     if (q == NULL) {
         int saved = errno;
@@ -107,6 +129,7 @@ static apmq_queue *apmq_wrap(mqd_t mqd)
     q->holders = 1;
     q->held = 0;
     q->seq = 0;
+    q->name = NULL;
     if (pthread_mutex_init(&q->lock, NULL) != 0) {
         mq_close(mqd);
         free(q);
@@ -131,6 +154,12 @@ apmq_queue *apmq_open(const char *name, int oflag, unsigned int mode,
     }
     if (mqd == (mqd_t)-1)
         return NULL;
+    char *copy = strdup(name);
+    if (copy == NULL) {
+        mq_close(mqd);
+        errno = ENOMEM;
+        return NULL;
+    }
 #if APMQ_FD_IS_MQD
     /* Queues we open are close-on-exec: glibc does it already, make sure of
        it elsewhere.  An adopted descriptor (apmq_adopt) keeps its flag. */
@@ -140,7 +169,12 @@ apmq_queue *apmq_open(const char *name, int oflag, unsigned int mode,
             fcntl((int)mqd, F_SETFD, flags | FD_CLOEXEC);
     }
 #endif
-    return apmq_wrap(mqd);
+    apmq_queue *q = apmq_wrap(mqd);
+    if (q == NULL)
+        free(copy);
+    else
+        q->name = copy;
+    return q;
 }
 
 apmq_queue *apmq_adopt(int fd)
@@ -390,7 +424,8 @@ struct apmq_block {
     int counted;
     int orphaned;               /* freed by its caller while taken */
     unsigned long seq;          /* when the held messages left the kernel */
-    pthread_t owner;            /* the thread whose receive took them */
+    unsigned long generation;   /* ... in which process (apmq_generation) */
+    pthread_t owner;            /* ... and by which thread */
     size_t one_length;          /* `lengths` of a one-message block */
 };
 
@@ -415,6 +450,7 @@ static void apmq_hold(apmq_block *b, int count, unsigned long seq)
     b->count = count;
     b->first = 0;
     b->seq = seq;
+    b->generation = apmq_generation;
     b->owner = pthread_self();
     __atomic_store_n(&b->pub.taken, 1, __ATOMIC_RELEASE);
     if (!__atomic_load_n(&b->counted, __ATOMIC_ACQUIRE)
@@ -452,6 +488,7 @@ static void apmq_forget(apmq_queue *q)
     pthread_mutex_unlock(&q->lock);
     if (last) {
         pthread_mutex_destroy(&q->lock);
+        free(q->name);
         free(q);
     }
 }
@@ -489,12 +526,14 @@ apmq_receive_block *apmq_block_new(apmq_queue *q, size_t stride, int capacity)
     return &b->pub;
 }
 
+static int apmq_release_if_idle(apmq_queue *q);
+
 void apmq_block_free(apmq_receive_block *block)
 {
     apmq_block *b = (apmq_block *)(void *)block;
     apmq_queue *q = b->q;
     pthread_mutex_lock(&q->lock);
-    if (apmq_taken(b)) {
+    if (apmq_taken(b) && b->generation == apmq_generation) {
         /* Its messages were never handed over: anyone may return them. */
         b->orphaned = 1;
         pthread_mutex_unlock(&q->lock);
@@ -503,18 +542,29 @@ void apmq_block_free(apmq_receive_block *block)
     apmq_uncount(b);
     apmq_unlink_block(b);
     int last = q->holders == 0;
+    /* A closed queue kept open for held messages may be idle now. */
+    int release = !last && apmq_release_if_idle(q);
     pthread_mutex_unlock(&q->lock);
     free(b);
+    if (release)
+        apmq_leave(q);
     if (last) {
         pthread_mutex_destroy(&q->lock);
+        free(q->name);
         free(q);
     }
+}
+
+/* Whether `b` holds messages of this process not yet returned or put back. */
+static int apmq_holds(apmq_block *b)
+{
+    return apmq_taken(b) && b->first < b->count && b->generation == apmq_generation;
 }
 
 /* Whether this thread may return (or put back) what `b` holds. */
 static int apmq_ours(apmq_block *b, int all)
 {
-    return apmq_taken(b) && b->first < b->count
+    return apmq_holds(b)
         && (all || b->orphaned || pthread_equal(b->owner, pthread_self()));
 }
 
@@ -528,6 +578,28 @@ static apmq_block *apmq_oldest_held(apmq_queue *q, apmq_block *except, int all)
     return best;
 }
 
+/* Move up to `max` of the messages that `o` holds into `b`, from slot
+   `at` on; `o` is released once empty.  How many.  Locked. */
+static int apmq_move_held(apmq_block *b, int at, apmq_block *o, int max)
+{
+    int k = o->count - o->first;
+    if (k > max)
+        k = max;
+    for (int i = 0; i < k; i++) {
+        size_t n = o->pub.lengths[o->first + i];
+        if (n > b->pub.stride)  /* never: both blocks are of one queue */
+            n = b->pub.stride;
+        memcpy(b->pub.buf + (size_t)(at + i) * b->pub.stride,
+               o->pub.buf + (size_t)(o->first + i) * o->pub.stride, n);
+        b->pub.lengths[at + i] = n;
+        b->pub.priorities[at + i] = o->pub.priorities[o->first + i];
+    }
+    o->first += k;
+    if (o->first == o->count)
+        apmq_release_held(o);
+    return k;
+}
+
 /*
  * Messages taken earlier and never handed over, returned before any other:
  * how many are now in `b` (slots 0...), 0 when there are none, APMQ_BUSY when
@@ -536,6 +608,12 @@ static apmq_block *apmq_oldest_held(apmq_queue *q, apmq_block *except, int all)
 static int apmq_reclaim(apmq_block *b, int max)
 {
     apmq_queue *q = b->q;
+    if (apmq_taken(b) && b->generation != apmq_generation) {
+        /* Held for the parent process before a fork: the parent has them. */
+        pthread_mutex_lock(&q->lock);
+        apmq_release_held(b);
+        pthread_mutex_unlock(&q->lock);
+    }
     if (apmq_taken(b)) {
         int k = b->count - b->first;
         if (!pthread_equal(b->owner, pthread_self()) || k > max)
@@ -560,43 +638,66 @@ static int apmq_reclaim(apmq_block *b, int max)
     pthread_mutex_lock(&q->lock);
     apmq_block *o = apmq_oldest_held(q, b, 0);
     if (o != NULL) {
-        k = o->count - o->first;
-        if (k > max)
-            k = max;
-        for (int i = 0; i < k; i++) {
-            size_t n = o->pub.lengths[o->first + i];
-            memcpy(b->pub.buf + (size_t)i * b->pub.stride,
-                   o->pub.buf + (size_t)(o->first + i) * o->pub.stride, n);
-            b->pub.lengths[i] = n;
-            b->pub.priorities[i] = o->pub.priorities[o->first + i];
-        }
-        apmq_hold(b, k, o->seq);
-        o->first += k;
-        if (o->first == o->count)
-            apmq_release_held(o);
+        unsigned long seq = o->seq;
+        k = apmq_move_held(b, 0, o, max);
+        apmq_hold(b, k, seq);
     }
     pthread_mutex_unlock(&q->lock);
     return k;
 }
 
-/* Put back what may be put back (`all`: everything held), oldest first,
-   behind the messages of the same priority.  Whether any is left.  Locked. */
-static int apmq_put_back(apmq_queue *q, int all)
+/* A write-only descriptor of q's name in *w (only its mqd and fd are
+   set), for putting back what a descriptor without write access holds. */
+static int apmq_open_writer(apmq_queue *q, apmq_queue *w)
 {
+    if (q->name == NULL)
+        return 0;
+    memset(w, 0, sizeof *w);
+    w->mqd = mq_open(q->name, O_WRONLY | O_CLOEXEC);
+    if (w->mqd == (mqd_t)-1)
+        return 0;
+    w->fd = APMQ_FD(w->mqd);
+    return 1;
+}
+
+/*
+ * Put back what may be put back (`all`: everything held), oldest first,
+ * behind the messages of the same priority, waiting at most `timeout`
+ * seconds in all for room.  A message that finds none stays held: nothing
+ * is ever dropped here.  How many of those that may be put back are left
+ * (0: all went back).  Locked.
+ */
+static int apmq_put_back(apmq_queue *q, int all, double timeout)
+{
+    double deadline = apmq_now() + timeout;
+    apmq_queue writer, *target = q;
     apmq_block *o;
+    int left = 0;
     while ((o = apmq_oldest_held(q, NULL, all)) != NULL) {
         for (; o->first < o->count; o->first++) {
             apmq_transfer t = {1, o->pub.buf + (size_t)o->first * o->pub.stride, NULL,
                                o->pub.lengths[o->first], o->pub.priorities[o->first], NULL};
-            /* A queue refilled meanwhile gets a second to make room. */
-            apmq_transfer_wait(q, &t, APMQ_TIMED, 1.0);
+            for (;;) {
+                double remaining = deadline - apmq_now();
+                if (apmq_transfer_wait(target, &t, APMQ_TIMED, remaining > 0 ? remaining : 0) == 0)
+                    break;
+                if (errno == EBADF && target == q && apmq_open_writer(q, &writer)) {
+                    target = &writer;  /* opened read-only: send through the name */
+                    continue;
+                }
+                if (errno != EINTR || remaining <= 0)
+                    goto stuck;
+            }
         }
         apmq_release_held(o);
     }
+stuck:
+    if (target != q)
+        mq_close(writer.mqd);
     for (o = q->blocks; o != NULL; o = o->next)
-        if (apmq_taken(o) && o->first < o->count)
-            return 1;
-    return 0;
+        if (apmq_ours(o, all))
+            left += o->count - o->first;
+    return left;
 }
 
 /* Take up to `max` messages into `b`: those held first, then the kernel's
@@ -676,46 +777,100 @@ int apmq_receive_many(apmq_receive_block *block, int max_messages, int mode, dou
     return k;
 }
 
-/* -- closing ------------------------------------------------------------------ */
+/* -- closing ------------------------------------------------------------------
+ *
+ * Closing puts back what receives of this thread (or of blocks freed while
+ * they held messages) took and never handed over, waiting a bounded time
+ * for room.  What finds no room stays held, and apmq_close says so
+ * (APMQ_KEPT): the caller takes it with apmq_take_kept and hands it on.
+ * Messages held for another thread keep the descriptor open (held_open)
+ * until that thread hands them over or its next call puts them back.
+ */
 
-int apmq_close(apmq_queue *q)
+/* Whether any block holds messages of this process.  Locked. */
+static int apmq_any_held(apmq_queue *q)
 {
-    if (__atomic_exchange_n(&q->closed, 1, __ATOMIC_ACQ_REL))
+    for (apmq_block *o = q->blocks; o != NULL; o = o->next)
+        if (apmq_holds(o))
+            return 1;
+    return 0;
+}
+
+/* A closed queue kept open for held messages, and none is held any more:
+   1 when the caller must now drop the open reference (apmq_leave).  Locked. */
+static int apmq_release_if_idle(apmq_queue *q)
+{
+    if (!__atomic_load_n(&q->held_open, __ATOMIC_ACQUIRE) || apmq_any_held(q))
         return 0;
+    __atomic_store_n(&q->held_open, 0, __ATOMIC_RELEASE);
+    return 1;
+}
+
+int apmq_close(apmq_queue *q, int all)
+{
+    if (!__atomic_exchange_n(&q->closed, 1, __ATOMIC_ACQ_REL))
+        __atomic_store_n(&q->held_open, 1, __ATOMIC_RELEASE);
+    else if (!__atomic_load_n(&q->held_open, __ATOMIC_ACQUIRE))
+        return 0;  /* closed, and nothing was held */
     pthread_mutex_lock(&q->lock);
-    int left = apmq_put_back(q, 0);
+    int left = apmq_put_back(q, all, APMQ_PUT_BACK_MS / 1000.0);
     /* Another thread's receive may be between its return and the caller's
        hand-over (a few bytecodes, but it needs the GIL, which this call
        released): give it up to 100 ms. */
-    for (int i = 0; left && i < 1000; i++) {
+    for (int i = 0; !left && i < 1000 && apmq_any_held(q); i++) {
         struct timespec nap = {0, 100000L};
         pthread_mutex_unlock(&q->lock);
         nanosleep(&nap, NULL);
         pthread_mutex_lock(&q->lock);
-        left = apmq_put_back(q, 0);
+        left = apmq_put_back(q, all, 0.0);
     }
-    __atomic_store_n(&q->held_open, left, __ATOMIC_RELEASE);
+    int release = apmq_release_if_idle(q);
     pthread_mutex_unlock(&q->lock);
-    /* Messages still held for another thread: it may yet hand them over (its
-       next call, seeing the queue closed, settles: apmq_settle), or they are
-       put back by apmq_free, with the descriptor kept till then. */
-    return left ? 0 : apmq_leave(q);
+    int rc = release ? apmq_leave(q) : 0;
+    return left ? APMQ_KEPT : rc;
 }
 
-/* A call found the queue closed: if it was kept open for held messages and
-   none is left but this thread's own (never handed over), put those back
-   and let the descriptor go. */
+/* A call found the queue closed: if it was kept open for held messages,
+   put back this thread's own (never handed over), and let the descriptor
+   go once nothing is held. */
 static void apmq_settle(apmq_queue *q)
 {
     if (!__atomic_load_n(&q->held_open, __ATOMIC_ACQUIRE))
         return;
     pthread_mutex_lock(&q->lock);
-    int release = q->held_open && !apmq_put_back(q, 0);
-    if (release)
-        __atomic_store_n(&q->held_open, 0, __ATOMIC_RELEASE);
+    apmq_put_back(q, 0, APMQ_PUT_BACK_MS / 1000.0);
+    int release = apmq_release_if_idle(q);
     pthread_mutex_unlock(&q->lock);
     if (release)
         apmq_leave(q);
+}
+
+int apmq_kept(apmq_queue *q, int all)
+{
+    int count = 0;
+    pthread_mutex_lock(&q->lock);
+    for (apmq_block *o = q->blocks; o != NULL; o = o->next)
+        if (apmq_ours(o, all))
+            count += o->count - o->first;
+    pthread_mutex_unlock(&q->lock);
+    return count;
+}
+
+int apmq_take_kept(apmq_receive_block *block, int all)
+{
+    apmq_block *b = (apmq_block *)(void *)block;
+    apmq_queue *q = b->q;
+    int k = 0;
+    pthread_mutex_lock(&q->lock);
+    if (!apmq_taken(b)) {
+        apmq_block *o;
+        while (k < b->capacity && (o = apmq_oldest_held(q, b, all)) != NULL)
+            k += apmq_move_held(b, k, o, b->capacity - k);
+        if (k > 0)
+            apmq_hold(b, k, 0);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return k;
 }
 
 int apmq_detach(apmq_queue *q)
@@ -724,13 +879,19 @@ int apmq_detach(apmq_queue *q)
         errno = ENOTSUP;
         return -1;
     }
-    if (__atomic_exchange_n(&q->closed, 1, __ATOMIC_ACQ_REL)) {
+    if (apmq_closed(q)) {
         errno = EBADF;
         return APMQ_CLOSED;
     }
     pthread_mutex_lock(&q->lock);
-    apmq_put_back(q, 0);
+    int left = apmq_put_back(q, 0, APMQ_PUT_BACK_MS / 1000.0);
     pthread_mutex_unlock(&q->lock);
+    if (left)
+        return APMQ_KEPT;  /* still open: the next receive returns them */
+    if (__atomic_exchange_n(&q->closed, 1, __ATOMIC_ACQ_REL)) {
+        errno = EBADF;
+        return APMQ_CLOSED;
+    }
     __atomic_store_n(&q->detached, 1, __ATOMIC_RELEASE);
     apmq_leave(q);
     return q->fd;
@@ -738,16 +899,28 @@ int apmq_detach(apmq_queue *q)
 
 void apmq_free(apmq_queue *q)
 {
-    apmq_close(q);
     /* No caller is left to hand anything over: put back all that is held. */
-    pthread_mutex_lock(&q->lock);
-    int held_open = q->held_open;
-    if (held_open)
-        apmq_put_back(q, 1);
-    __atomic_store_n(&q->held_open, 0, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&q->lock);
-    if (held_open)
-        apmq_leave(q);
+    if (apmq_close(q, 1) == APMQ_KEPT) {
+        /* The Python object reports what it can before it lets go of the
+           queue (MessageQueue.__del__); this is the last resort, reached
+           only when that did not run. */
+        pthread_mutex_lock(&q->lock);
+        int lost = 0;
+        apmq_block *o, *next;
+        for (o = q->blocks; o != NULL; o = next) {
+            next = o->next;
+            if (apmq_holds(o)) {
+                lost += o->count - o->first;
+                apmq_release_held(o);
+            }
+        }
+        int release = apmq_release_if_idle(q);
+        pthread_mutex_unlock(&q->lock);
+        fprintf(stderr, "anyposixmq: %d message(s) taken from queue %s could not be put back "
+                "(no room) and are lost\n", lost, q->name ? q->name : "(unnamed)");
+        if (release)
+            apmq_leave(q);
+    }
     apmq_forget(q);
 }
 

@@ -57,14 +57,26 @@ typedef struct apmq_queue apmq_queue;
 apmq_queue *apmq_open(const char *name, int oflag, unsigned int mode,
                       int with_attr, long capacity, long max_message_size);
 apmq_queue *apmq_adopt(int fd);
-/* Close (if open) and release the queue: messages still held by receive
-   blocks (see below) are put back first, whatever thread took them. */
+/*
+ * Closing.  Messages that receives took and never handed over (see the
+ * receive blocks below) are put back in the queue, behind those of their
+ * priority, waiting at most APMQ_PUT_BACK_MS in all for room; a message
+ * that finds none stays held, and the call returns APMQ_KEPT: take such
+ * messages with apmq_take_kept.  Nothing is ever dropped.
+ *
+ * apmq_close puts back what receives of this thread held (`all`: of every
+ * thread, when no caller can be left to hand anything over).  Messages held
+ * for other threads keep the descriptor open until they are handed over or
+ * put back by those threads' next calls.  Calling it again retries.
+ * apmq_kept and apmq_take_kept: see the receive blocks below.
+ * apmq_free closes with `all` and releases the queue.
+ */
+#define APMQ_KEPT (-4)
+#define APMQ_PUT_BACK_MS 1000
+int apmq_close(apmq_queue *q, int all);
 void apmq_free(apmq_queue *q);
-/* Close: messages held by blocks of receives of this thread that never
-   handed them over are put back in the queue first (behind those of their
-   priority).  Messages held for other threads keep the descriptor open
-   until apmq_free. */
-int apmq_close(apmq_queue *q);
+/* Give up the descriptor: its number, or APMQ_KEPT (still open) when held
+   messages of this thread found no room. */
 int apmq_detach(apmq_queue *q);
 int apmq_closed(apmq_queue *q);
 int apmq_fileno(apmq_queue *q);
@@ -123,6 +135,11 @@ ssize_t apmq_receive(apmq_receive_block *block, char *into, size_t into_len,
    those there now as make up max_messages (at most the block's capacity),
    without waiting: how many, in slots 0...; or < 0. */
 int apmq_receive_many(apmq_receive_block *block, int max_messages, int mode, double timeout);
+/* How many messages apmq_close(q, all) would put back now, or keep. */
+int apmq_kept(apmq_queue *q, int all);
+/* Move those messages into `block` (at most its capacity), which is then
+   taken as by a receive: how many. */
+int apmq_take_kept(apmq_receive_block *block, int all);
 
 /*
  * mq_notify(3).  APMQ_NOTIFY_NONE cancels this process's registration,

@@ -16,9 +16,16 @@ Facts that shape it:
   the send happened, and no cancellation may say otherwise.
 - Closing cancels the waits and lets the workers finish their slice, then
   puts what the stash still holds back in the queue (behind the messages of
-  its priority) and closes the descriptor.  The queue may be full, and whoever
-  empties it may be waiting for ``aclose()`` itself: a thread of its own then
-  waits for room (``_PUT_BACK_TIMEOUT``).
+  its priority) and closes the descriptor.  The queue may be full: the
+  put-back waits at most ``PUT_BACK_TIMEOUT`` for room, and what finds none
+  is not dropped but raised in :class:`~anyposixmq.PutBackError`.
+  ``aclose()`` waits for it (shielded, in a worker thread); a close that
+  nobody awaits (a collected object, or the last worker after an
+  ``aclose()`` that could not wait) runs it in a thread of its own that is
+  not a daemon, so that the interpreter's exit waits for it, and an error
+  reaches :func:`threading.excepthook`.
+- The stash belongs to the process: a forked child starts with an empty one
+  (its parent still has those messages), and with new locks.
 - The workers run under capacity limiters of their own (one worker per
   direction), not anyio's default one shared with the whole program.  Like
   every anyio primitive they belong to one event loop: one pair per loop.
@@ -26,8 +33,12 @@ Facts that shape it:
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import threading
+import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -37,10 +48,12 @@ import anyio
 import anyio.to_thread
 from anyio import ClosedResourceError
 
-from ._errors import is_not_opened_for
-from ._sync import Buffer, MessageQueue, SendArgs, copy_into
-from ._types import Message
-from ._waiting import per_loop
+from ._checks import SendArgs
+from ._errors import PutBackError, is_not_opened_for, put_back_error
+from ._handover import PUT_BACK_TIMEOUT, copy_into
+from ._sync import MessageQueue
+from ._types import Buffer, Message
+from ._waiting import Waits, per_loop
 
 T = TypeVar("T")
 
@@ -51,9 +64,9 @@ _RECEIVE_SLICE: Final = 0.02
 #: The same for a sending worker.  A cancelled send waits for the current
 #: slice to end (to know whether it sent), so this bounds that wait.
 _SEND_SLICE: Final = 0.005
-#: How long closing waits for room in a full queue to put back a message that
-#: a worker received after its task gave up.
-_PUT_BACK_TIMEOUT: Final = 5.0
+
+#: Every waiter of this process, for resetting them in a forked child.
+_waiters: weakref.WeakSet[ThreadWaiter] = weakref.WeakSet()
 
 
 def _limiters() -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
@@ -88,21 +101,35 @@ class _SendOp:
             return self.sent
 
 
-def _put_back(mq: MessageQueue, messages: list[Message], timeout: float) -> None:
-    """Send *messages* (taken by abandoned workers) back to the queue, best effort."""
+def put_back(mq: MessageQueue, messages: list[Message]) -> None:
+    """Send *messages* (taken by abandoned workers) back to the queue.
+
+    Waits at most ``PUT_BACK_TIMEOUT`` in all for room, through a write-only
+    descriptor of the queue's name when *mq* was opened without write access;
+    :class:`~anyposixmq.PutBackError` holds those that could not go back.
+    Run in threads that no signal handler interrupts (never the main thread).
+    """
     writer = mq
+    deadline = time.monotonic() + PUT_BACK_TIMEOUT
+    left = deque(messages)
     try:
-        for msg in messages:
+        while left:
+            remaining = max(0.0, deadline - time.monotonic())
             try:
-                writer._timed_send(SendArgs(msg), timeout)
+                if writer._timed_send(SendArgs(left[0]), remaining):
+                    left.popleft()
+                    continue
+                err = errno.EAGAIN
             except OSError as exc:
-                if not is_not_opened_for(exc) or writer is not mq or mq.name is None:
-                    raise
-                # Opened read-only: a write-only descriptor of our own, if allowed.
-                writer = MessageQueue(mq.name, read=False, write=True)
-                writer._timed_send(SendArgs(msg), timeout)
-    except OSError:
-        pass  # still full, unlinked, or forbidden: nothing better can be done
+                err = exc.errno or errno.EIO
+                if is_not_opened_for(exc) and writer is mq and mq.name is not None:
+                    try:
+                        writer = MessageQueue(mq.name, read=False, write=True)
+                        continue
+                    except OSError as failed:
+                        err = failed.errno or errno.EIO
+            if remaining == 0 or err != errno.EAGAIN:
+                raise put_back_error(err, mq.name, list(left), PUT_BACK_TIMEOUT)
     finally:
         if writer is not mq:
             writer.close()
@@ -121,6 +148,7 @@ class ThreadWaiter:
         "_workers",
         "closed",
         "mq",
+        "waits",
     )
 
     strategy: Final = "thread"
@@ -128,12 +156,23 @@ class ThreadWaiter:
     def __init__(self, mq: MessageQueue) -> None:
         self.mq = mq
         self.closed = False
+        self.waits = Waits()
         self._stash: deque[Message] = deque()
         self._lock = threading.Lock()  # guards _stash, _workers, _finalized
         self._kernel = threading.Lock()  # held by whoever receives from the kernel
         self._workers = 0
         self._finalized = False
         self._scopes: set[anyio.CancelScope] = set()  # the waits aclose() cancels
+        _waiters.add(self)
+
+    def _forked(self) -> None:
+        """In a forked child: the stash is the parent's, and no worker runs here."""
+        self._stash.clear()
+        self._lock = threading.Lock()
+        self._kernel = threading.Lock()
+        self._workers = 0
+        self._scopes.clear()
+        self.waits = Waits()
 
     # -- attempts -----------------------------------------------------------
 
@@ -147,8 +186,17 @@ class ThreadWaiter:
         return stashed[0] if stashed else got
 
     def receive_into(self, buffer: Buffer) -> tuple[int, int] | None:
-        stashed, got = self._take(1, lambda _: self.mq._try_receive_into(buffer))
-        return copy_into(buffer, stashed[0]) if stashed else got
+        mq = self.mq
+        stashed, got = self._take(1, lambda _: mq._try_receive_into(buffer))
+        if not stashed:
+            return got
+        try:
+            # Checked again here: the buffer may have shrunk while we waited.
+            return copy_into(buffer, stashed[0], mq.max_message_size, mq.name)
+        except BaseException:
+            with self._lock:
+                self._stash.extendleft(stashed)  # first again, for the next receive
+            raise
 
     def receive_many(self, max_messages: int) -> list[Message]:
         stashed, got = self._take(max_messages, self.mq._try_receive_many)
@@ -206,15 +254,20 @@ class ThreadWaiter:
 
     async def _in_worker(self, direction: int, work: Callable[[], object]) -> None:
         """Run *work* in a worker; aclose() cancels the wait with ClosedResourceError."""
-        limiter = per_loop(self, _limiters)[direction]
+        limiters = per_loop(self, _limiters)
+        sending = bool(direction)
+        self.waits.enter(limiters, sending)
         scope = anyio.CancelScope()
         self._scopes.add(scope)
         try:
             with scope:
-                await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=limiter)
+                await anyio.to_thread.run_sync(
+                    work, abandon_on_cancel=True, limiter=limiters[direction]
+                )
                 return
         finally:
             self._scopes.discard(scope)
+            self.waits.leave(sending)
         raise ClosedResourceError
 
     # -- in the worker threads ----------------------------------------------
@@ -277,52 +330,88 @@ class ThreadWaiter:
             self._workers -= 1
             last = self.closed and self._workers == 0
         if last:
-            self._finalize()
+            self._finalize_unwatched()
 
     # -- closing ------------------------------------------------------------
 
     async def aclose(self) -> None:
+        self.waits.check_closer(per_loop(self, _limiters))
         self.closed = True
         for scope in list(self._scopes):
             scope.cancel()
-        if self._busy():
-            # Workers finish their slice (at most _RECEIVE_SLICE): wait for them
-            # so that the descriptor is closed when aclose() returns.  Should
-            # this wait be cancelled, the last worker closes it.
-            with anyio.CancelScope(shield=True):
-                for _ in range(math.ceil(10 * _RECEIVE_SLICE / 0.002)):
-                    await anyio.sleep(0.002)
-                    if not self._busy():
-                        break
-        self.close_unwatched()
+        # Shielded: it closes even when cancelled (and a cancelled aclose()
+        # must not leave a put-back unfinished behind it).
+        with anyio.CancelScope(shield=True):
+            # Workers finish their slice (at most _RECEIVE_SLICE): wait for
+            # them, so that the descriptor is closed when aclose() returns.
+            for _ in range(math.ceil(10 * _RECEIVE_SLICE / 0.002)):
+                if not self._busy():
+                    break
+                await anyio.sleep(0.002)
+            else:
+                return  # the last worker finalizes
+            leftovers = self._leftovers()
+            if leftovers is None:
+                return
+            if leftovers:
+                await anyio.to_thread.run_sync(self._finalize, leftovers)
+            else:
+                self._finalize(leftovers)
 
     def close_unwatched(self) -> None:
         self.closed = True
         if not self._busy():  # else the last worker finalizes
-            self._finalize_soon()
+            self._finalize_unwatched()
 
     def _busy(self) -> bool:
         with self._lock:
             return self._workers > 0
 
-    def _finalize_soon(self) -> None:
-        """:meth:`_finalize` now or, when a stashed message must go back and may
-        have to wait for room, in a thread of its own."""
-        if not self._stash:
-            self._finalize()
-        else:
-            threading.Thread(target=self._finalize, name="anyposixmq-put-back", daemon=True).start()
-
-    def _finalize(self) -> None:
-        """Put back what the stash holds, then close the descriptor (once)."""
+    def _leftovers(self) -> list[Message] | None:
+        """What the stash still holds, taken out once (None: finalized already)."""
         with self._lock:
             if self._finalized:
-                return
+                return None
             self._finalized = True
             leftovers = list(self._stash)
             self._stash.clear()
+            return leftovers
+
+    def _finalize_unwatched(self) -> None:
+        """Finalize with nobody to await it: a put-back may wait for room, so it
+        runs in a thread of its own that the interpreter's exit waits for."""
+        leftovers = self._leftovers()
+        if leftovers is None:
+            return
+        if not leftovers:
+            self._finalize(leftovers)
+            return
+        name = f"anyposixmq put-back to {self.mq.name}"
+        threading.Thread(target=self._finalize, args=(leftovers,), name=name).start()
+
+    def _finalize(self, leftovers: list[Message]) -> None:
+        """Put back *leftovers*, then close the descriptor (which puts back what
+        the core kept); one PutBackError with whatever could not go back."""
+        unsent: PutBackError | None = None
         try:
             if leftovers:
-                _put_back(self.mq, leftovers, _PUT_BACK_TIMEOUT)
-        finally:
+                put_back(self.mq, leftovers)
+        except PutBackError as exc:
+            unsent = exc
+        try:
             self.mq.close()
+        except PutBackError as exc:
+            if unsent is None:
+                raise
+            unsent.messages += exc.messages
+        if unsent is not None:
+            raise unsent
+
+
+def _forked() -> None:
+    for waiter in list(_waiters):
+        waiter._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)

@@ -14,7 +14,7 @@ if sys.version_info >= (3, 12):
 else:
     from typing_extensions import Buffer
 
-__all__ = ["Buffer", "Message", "QueueAttributes"]
+__all__ = ["Buffer", "Message", "QueueAttributes", "QueueStatistics"]
 
 
 class Message(NamedTuple):
@@ -42,3 +42,20 @@ class QueueAttributes:
     current_messages: int
     #: Whether this open queue description has ``O_NONBLOCK`` set.
     nonblocking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatistics:
+    """What :meth:`AsyncMessageQueue.statistics` reports at one moment.
+
+    .. versionadded:: 0.1
+    """
+
+    #: How many messages the queue holds now (``mq_curmsgs``).
+    current_messages: int
+    #: How many it holds at most.
+    capacity: int
+    #: Tasks of this object waiting for room to send.
+    tasks_waiting_send: int
+    #: Tasks of this object waiting for a message.
+    tasks_waiting_receive: int

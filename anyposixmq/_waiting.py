@@ -1,5 +1,5 @@
-"""What the two waiters share: the interface that AsyncMessageQueue sees, and
-state kept per event loop.
+"""What the two waiters share: the interface that AsyncMessageQueue sees, state
+kept per event loop, and the count of the tasks that wait.
 
 A waiter (:class:`~anyposixmq._poll.PollWaiter`,
 :class:`~anyposixmq._threads.ThreadWaiter`) makes the nonblocking attempts
@@ -7,15 +7,25 @@ and the waits of one queue; :class:`~anyposixmq.AsyncMessageQueue` writes
 each operation once on top of it.
 
 anyio's locks and capacity limiters belong to the event loop that first uses
-them, and one object may serve several loops, one after another (a fixture
-used under asyncio, then trio) or even at once in two threads.  So a waiter
-keeps such state in :func:`per_loop`: one entry per waiter in each running
-loop, held by an :class:`anyio.lowlevel.RunVar` (which goes with its loop)
-through a weak dictionary (whose entry goes with its waiter).
+them, and one object may serve several loops one after another (a fixture
+used under asyncio, then trio).  So a waiter keeps such state in
+:func:`per_loop`: one entry per waiter in each running loop, held by an
+:class:`anyio.lowlevel.RunVar` (which goes with its loop) through a weak
+dictionary (whose entry goes with its waiter).
+
+Waiting, though, happens in one loop at a time (:class:`Waits`).  Closing
+must wake every waiting task before the descriptor goes, and a task can only
+be woken from its own loop: :func:`anyio.notify_closing` reaches the loop
+that calls it, and a cancel scope can only be cancelled from its own.  So a
+task that would wait while tasks of another loop wait on the same object,
+and an ``aclose()`` from another loop than theirs, raise RuntimeError
+instead: one object per event loop at a time (open the queue again for
+another loop).  Attempts that do not wait are not limited.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from weakref import WeakKeyDictionary
@@ -23,12 +33,19 @@ from weakref import WeakKeyDictionary
 from anyio.lowlevel import RunVar
 
 if TYPE_CHECKING:
-    from ._sync import Buffer, MessageQueue, SendArgs
-    from ._types import Message
+    from ._checks import SendArgs
+    from ._sync import MessageQueue
+    from ._types import Buffer, Message
 
 T = TypeVar("T")
 
 _LOOP_STATE: RunVar[WeakKeyDictionary[object, Any]] = RunVar("anyposixmq waiter state")
+
+_OTHER_LOOP = (
+    "tasks of another event loop are waiting on this AsyncMessageQueue: an object "
+    "serves one event loop at a time, since a waiting task can only be woken from its "
+    "own loop. Open the queue again for each loop (or close it from the loop that waits)"
+)
 
 
 def per_loop(owner: object, make: Callable[[], T]) -> T:
@@ -45,17 +62,59 @@ def per_loop(owner: object, make: Callable[[], T]) -> T:
     return state
 
 
+class Waits:
+    """The tasks waiting in one waiter now, by direction, and the loop they run in.
+
+    *loop* is any object that stands for the running loop (the waiter's
+    :func:`per_loop` state).
+    """
+
+    __slots__ = ("_lock", "loop", "receiving", "sending")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.loop: object = None
+        self.receiving = 0
+        self.sending = 0
+
+    def enter(self, loop: object, sending: bool) -> None:
+        """A task of *loop* starts to wait; RuntimeError if another loop's tasks wait."""
+        with self._lock:
+            if (self.receiving or self.sending) and self.loop is not loop:
+                raise RuntimeError(_OTHER_LOOP)
+            self.loop = loop
+            if sending:
+                self.sending += 1
+            else:
+                self.receiving += 1
+
+    def leave(self, sending: bool) -> None:
+        with self._lock:
+            if sending:
+                self.sending -= 1
+            else:
+                self.receiving -= 1
+
+    def check_closer(self, loop: object) -> None:
+        """RuntimeError if tasks of another loop than *loop* wait (before closing)."""
+        with self._lock:
+            if (self.receiving or self.sending) and self.loop is not loop:
+                raise RuntimeError(_OTHER_LOOP)
+
+
 class Waiter(Protocol):
     """One queue's attempts and waits, for one strategy.
 
     Each attempt raises :class:`anyio.ClosedResourceError` once
     :attr:`closed` is set, and otherwise tries once without blocking (None,
     False or ``[]`` when it would block).  A wait returns when an attempt may
-    succeed; it raises ClosedResourceError when :meth:`aclose` runs meanwhile.
+    succeed; it raises ClosedResourceError when :meth:`aclose` runs meanwhile,
+    and RuntimeError when tasks of another event loop wait (:class:`Waits`).
     """
 
     closed: bool
     mq: MessageQueue
+    waits: Waits
 
     @property
     def strategy(self) -> Literal["poll", "thread"]: ...
@@ -71,7 +130,11 @@ class Waiter(Protocol):
         ...
 
     async def aclose(self) -> None:
-        """Wake every waiter with ClosedResourceError, then close the queue."""
+        """Wake every waiter with ClosedResourceError, then close the queue.
+
+        It closes even when cancelled.  :class:`~anyposixmq.PutBackError`
+        when messages taken but never handed over could not go back.
+        """
         ...
 
     def close_unwatched(self) -> None:

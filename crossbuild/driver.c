@@ -7,7 +7,8 @@
  * Where it can run (natively, or under qemu-user), it also works a real
  * queue: open, send and receive in every mode, receive blocks (a message
  * taken but not handed over comes back), batches, getattr, timed waits, the
- * nonblocking flag, descriptors, close.  Exit status 0 when every check
+ * nonblocking flag, descriptors, close (a held message is put back, or
+ * kept when the queue stays full).  Exit status 0 when every check
  * held, 1 otherwise (each failed check is printed on stderr).
  *
  * The queue is unlinked as soon as it is open (it stays usable), so a failed
@@ -198,6 +199,54 @@ static void check_descriptors(apmq_queue *q, apmq_receive_block *block)
     CHECK(close(copy) == 0);
 }
 
+/* Closing with a message taken and not handed over: it goes back when there
+   is room, and is kept (APMQ_KEPT, then apmq_take_kept) when there is none. */
+static void check_kept(const char *name)
+{
+    apmq_queue *q = apmq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, 1, 1, MAX_MESSAGE_SIZE);
+    apmq_queue *other = apmq_open(name, O_RDWR, 0, 0, 0, 0);
+    CHECK(q != NULL && other != NULL);
+    CHECK(apmq_unlink(name) == 0);
+    if (q == NULL || other == NULL)
+        return;
+    apmq_receive_block *held = apmq_block_new(q, MAX_MESSAGE_SIZE, 1);
+    CHECK(apmq_send(q, "first", 5, 2, APMQ_PLAIN, 0.0) == 0);
+    CHECK(apmq_receive(held, NULL, 0, APMQ_TRY, 0.0) == 5);  /* taken, never handed over */
+    CHECK(apmq_kept(q, 0) == 1);
+    CHECK(apmq_send(other, "second", 6, 1, APMQ_PLAIN, 0.0) == 0);  /* full again */
+    double start = now();
+    CHECK(apmq_close(q, 0) == APMQ_KEPT);
+    CHECK(now() - start >= APMQ_PUT_BACK_MS / 1000.0 - 0.01);
+    CHECK(apmq_kept(q, 0) == 1);
+    apmq_receive_block *out = apmq_block_new(q, MAX_MESSAGE_SIZE, 2);
+    CHECK(apmq_take_kept(out, 0) == 1);
+    CHECK(out->taken == 1 && out->lengths[0] == 5 && out->priorities[0] == 2);
+    CHECK(memcmp(out->buf, "first", 5) == 0);
+    out->taken = 0;
+    CHECK(apmq_kept(q, 0) == 0);
+    apmq_block_free(out);
+    apmq_block_free(held);
+    apmq_free(q);
+
+    /* With room, the held message goes back behind those of its priority. */
+    q = apmq_adopt(apmq_dup(other));
+    if (q == NULL)  /* no descriptors to copy here: open the queue again */
+        q = other;
+    held = apmq_block_new(q, MAX_MESSAGE_SIZE, 1);
+    CHECK(apmq_receive(held, NULL, 0, APMQ_TRY, 0.0) == 6);
+    if (q != other) {
+        CHECK(apmq_close(q, 0) == 0);
+        apmq_block_free(held);
+        apmq_free(q);
+        held = apmq_block_new(other, MAX_MESSAGE_SIZE, 1);
+        expect(held, APMQ_TRY, "second", 1);
+    } else {
+        held->taken = 0;
+    }
+    apmq_block_free(held);
+    apmq_free(other);
+}
+
 int main(void)
 {
     char name[64];
@@ -225,13 +274,14 @@ int main(void)
     check_descriptors(q, block);
     apmq_block_free(block);
 
-    CHECK(apmq_close(q) == 0);
+    CHECK(apmq_close(q, 0) == 0);
     CHECK(apmq_closed(q) == 1);
-    CHECK(apmq_close(q) == 0);
+    CHECK(apmq_close(q, 0) == 0);
     CHECK(apmq_send(q, "x", 1, 0, APMQ_TRY, 0.0) == APMQ_CLOSED);
     CHECK(apmq_getattr(q, (long[4]){0}) == APMQ_CLOSED);
     apmq_free(q);
     CHECK(apmq_unlink(name) == -1 && errno == ENOENT);
+    check_kept(name);
 
     printf("%s: %d checks, %d failed (%d-bit long, %d-bit pointers)\n", name, checks, failures,
            (int)sizeof(long) * 8, (int)sizeof(void *) * 8);

@@ -18,6 +18,7 @@ import pytest
 import uvloop
 
 import anyposixmq
+from anyposixmq import _attempts, _handover, _notify, _open, _sync
 from anyposixmq._children import PACKAGE_HOME
 
 _counter = itertools.count()
@@ -58,6 +59,16 @@ ASYNCIO_BACKENDS = [
 TRIO_BACKENDS = [pytest.param(("trio", {}), id="trio")]
 
 MakeAsyncQueue = Callable[..., anyposixmq.AsyncMessageQueue]
+
+
+#: The modules of the package that call the C binding, each through its own ``lib``.
+BINDING_USERS = [_attempts, _handover, _notify, _open, _sync]
+
+
+def replace_binding(monkeypatch: pytest.MonkeyPatch, replacement: object) -> None:
+    """Make every module of :data:`BINDING_USERS` call *replacement* instead of ``lib``."""
+    for module in BINDING_USERS:
+        monkeypatch.setattr(module, "lib", replacement)
 
 
 class NoSystemCalls:

@@ -18,11 +18,11 @@ from _helpers import (
     MakeAsyncQueue,
     MakeQueue,
     NoSystemCalls,
+    replace_binding,
     unique_name,
 )
 
 import anyposixmq
-from anyposixmq import _sync
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def no_syscalls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Queues of earlier tests must not be finalised (a real call) meanwhile.
     gc.collect()
     gc.disable()
-    monkeypatch.setattr(_sync, "lib", NoSystemCalls())
+    replace_binding(monkeypatch, NoSystemCalls())
     try:
         yield
     finally:

@@ -20,6 +20,10 @@ CONTRACT = {
     "limits",
     "list_queues",
     "PRIORITY_MAX",
+    "PUT_BACK_TIMEOUT",
+    "PutBackError",
+    "QueueAttribute",
+    "QueueStatistics",
 }
 
 
@@ -51,7 +55,7 @@ def test_nothing_else_public_but_modules_and_version() -> None:
 
 def test_public_objects_say_they_are_from_anyposixmq() -> None:
     # Private module paths should not leak into reprs and docs.
-    for name in CONTRACT - {"PRIORITY_MAX"}:
+    for name in CONTRACT - {"PRIORITY_MAX", "PUT_BACK_TIMEOUT"}:
         obj = getattr(anyposixmq, name)
         assert obj.__module__.startswith("anyposixmq"), name
         assert obj.__doc__, f"{name} has no docstring"

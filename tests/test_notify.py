@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from _helpers import CHILD_CWD, MakeQueue
 
-from anyposixmq import MessageQueue, _sync
+from anyposixmq import MessageQueue, _notify
 
 QUIET = 0.3  # how long a notification that must not come is waited for
 
@@ -63,7 +63,7 @@ def test_none_cancels(mq: MessageQueue) -> None:
     mq.request_notification(None)
     mq.send(b"unheard")
     assert not calls.event.wait(QUIET)
-    assert _sync._notified == {} or all(v is not calls for v in _sync._notified.values())
+    assert all(v[0] is not calls for v in _notify._notified.values())
 
 
 def test_a_signal_number_sends_that_signal(mq: MessageQueue) -> None:
@@ -89,7 +89,7 @@ def test_closing_with_a_pending_registration(make_queue: MakeQueue) -> None:
         mq.close()  # the kernel drops the registration with the descriptor
         other.send(b"after close")
         assert not calls.event.wait(QUIET)
-        assert all(v is not calls for v in _sync._notified.values())
+        assert all(v[0] is not calls for v in _notify._notified.values())
     finally:
         other.close()
 

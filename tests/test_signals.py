@@ -21,7 +21,7 @@ import pytest
 from _helpers import unique_name
 
 import anyposixmq
-from anyposixmq import MessageQueue, _sync
+from anyposixmq import MessageQueue, _attempts
 
 PACKAGE = os.path.dirname(os.path.abspath(anyposixmq.__file__))
 SIZE = 16
@@ -275,13 +275,13 @@ def interrupted(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     """Make the hot path's C call *attr* raise KeyboardInterrupt right after it returned."""
 
     def patch(attr: str) -> None:
-        real = getattr(_sync, attr)
+        real = getattr(_attempts, attr)
 
         def call(*args: Any) -> Any:
             real(*args)
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(_sync, attr, call)
+        monkeypatch.setattr(_attempts, attr, call)
 
     return patch
 
@@ -330,7 +330,7 @@ def test_interrupted_receive_many_keeps_the_batch(
 ) -> None:
     for i in range(4):
         mq.send(b"%d" % i)
-    real = _sync.lib  # type: ignore[attr-defined]
+    real = _attempts.lib  # type: ignore[attr-defined]
 
     class Interrupting:
         def __getattr__(self, attr: str) -> Any:
@@ -344,7 +344,7 @@ def test_interrupted_receive_many_keeps_the_batch(
 
             return call
 
-    monkeypatch.setattr(_sync, "lib", Interrupting())
+    monkeypatch.setattr(_attempts, "lib", Interrupting())
     with pytest.raises(KeyboardInterrupt):
         mq.receive_many(3)
     monkeypatch.undo()

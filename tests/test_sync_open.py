@@ -13,7 +13,7 @@ import pytest
 from _helpers import CHILD_CWD, MakeQueue, run_in_private_mqueuefs, unique_name
 
 import anyposixmq
-from anyposixmq import _sync
+from anyposixmq import _open
 
 
 def test_create_then_open_existing(make_queue: MakeQueue, queue_name: str) -> None:
@@ -149,7 +149,7 @@ def test_default_sizes_when_the_system_does_not_report_them(
     # asked from the kernel with a scratch queue, which must not be left over.
     real = anyposixmq.limits()
     unreported = type(real)(**{**_fields(real), "msg_default": None, "msgsize_default": None})
-    monkeypatch.setattr(_sync, "limits", lambda: unreported)
+    monkeypatch.setattr(_open, "limits", lambda: unreported)
     mq = make_queue(capacity=2, max_message_size=None)
     assert mq.max_message_size == real.msgsize_default
 
@@ -168,7 +168,7 @@ def test_one_sided_size_defaults_are_capped_by_the_maximums(
     # msgsize_max): a lowered maximum caps the default the user never asked for.
     real = anyposixmq.limits()
     lowered = type(real)(**{**_fields(real), "msg_max": 3, "msgsize_max": 40})
-    monkeypatch.setattr(_sync, "limits", lambda: lowered)
+    monkeypatch.setattr(_open, "limits", lambda: lowered)
     mq = make_queue(**{"capacity": None, "max_message_size": None, **given})
     assert (mq.capacity, mq.max_message_size) == expected
 

@@ -256,7 +256,7 @@ def _take_without_handing_over(mq: MessageQueue, hold: float, then: Any) -> thre
     last step), then call *then*.  Returns once the message is taken."""
     from anyposixmq._binding import ffi, lib
 
-    entry = mq._buffers()
+    entry = mq._entry()
     taken = threading.Event()
 
     def take() -> None:

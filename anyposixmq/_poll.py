@@ -30,12 +30,12 @@ from anyio import ClosedResourceError
 from ._checks import SendArgs
 from ._sync import MessageQueue
 from ._types import Buffer, Message
-from ._waiting import Waits, per_loop
+from ._waiting import LoopState, Waits, per_loop
 
 
-def _turns() -> tuple[anyio.Lock, anyio.Lock]:
+def _turns() -> LoopState[anyio.Lock]:
     """(readers, writers): the locks the waiters of one direction take turns with."""
-    return anyio.Lock(fast_acquire=True), anyio.Lock(fast_acquire=True)
+    return LoopState(anyio.Lock(fast_acquire=True), anyio.Lock(fast_acquire=True))
 
 
 class PollWaiter:
@@ -82,7 +82,7 @@ class PollWaiter:
         turns = per_loop(self, _turns)
         self.waits.enter(turns, bool(direction))
         try:
-            async with turns[direction]:
+            async with turns.by_direction[direction]:
                 if self.closed:  # aclose() ran while we queued for our turn
                     raise ClosedResourceError
                 await wait(self.fd)

@@ -48,12 +48,12 @@ import anyio
 import anyio.to_thread
 from anyio import ClosedResourceError
 
-from ._checks import SendArgs
+from ._checks import SendArgs, borrow
 from ._errors import PutBackError, is_not_opened_for, put_back_error
 from ._handover import PUT_BACK_TIMEOUT, copy_into
 from ._sync import MessageQueue
 from ._types import Buffer, Message
-from ._waiting import Waits, per_loop
+from ._waiting import LoopState, Waits, per_loop
 
 T = TypeVar("T")
 
@@ -69,9 +69,9 @@ _SEND_SLICE: Final = 0.005
 _waiters: weakref.WeakSet[ThreadWaiter] = weakref.WeakSet()
 
 
-def _limiters() -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
+def _limiters() -> LoopState[anyio.CapacityLimiter]:
     """(receiving, sending): one worker at a time in each direction."""
-    return anyio.CapacityLimiter(1), anyio.CapacityLimiter(1)
+    return LoopState(anyio.CapacityLimiter(1), anyio.CapacityLimiter(1))
 
 
 class _ReceiveOp:
@@ -157,8 +157,8 @@ class ThreadWaiter:
         self.mq = mq
         self.closed = False
         self.waits = Waits()
-        self._stash: deque[Message] = deque()
-        self._lock = threading.Lock()  # guards _stash, _workers, _finalized
+        self._stash: list[Message] = []  # workers append, attempts take
+        self._lock = threading.Lock()  # guards _workers, _finalized
         self._kernel = threading.Lock()  # held by whoever receives from the kernel
         self._workers = 0
         self._finalized = False
@@ -175,6 +175,11 @@ class ThreadWaiter:
         self.waits = Waits()
 
     # -- attempts -----------------------------------------------------------
+    #
+    # Taking from the stash ends with a removal that is no call (``del
+    # stash[...]``), and a kernel attempt's hand-over (its clear) comes after
+    # the kernel lock is released: no signal handler, and no other thread,
+    # can run between the last change and the return (see _handover.py).
 
     def send(self, args: SendArgs) -> bool:
         if self.closed:
@@ -182,49 +187,62 @@ class ThreadWaiter:
         return self.mq._try_send(args)
 
     def receive(self) -> Message | None:
-        stashed, got = self._take(1, lambda _: self.mq._try_receive())
-        return stashed[0] if stashed else got
+        stash = self._stash
+        if stash and not self.closed:
+            msg = stash[0]
+            del stash[0]
+            return msg
+        mq = self.mq
+        if (got := self._attempt(mq._receive_try)) is None:
+            return None
+        msg = mq._hand_over(*got)
+        got[1][0].taken = 0
+        return msg
 
     def receive_into(self, buffer: Buffer) -> tuple[int, int] | None:
         mq = self.mq
-        stashed, got = self._take(1, lambda _: mq._try_receive_into(buffer))
-        if not stashed:
-            return got
-        try:
+        stash = self._stash
+        if stash and not self.closed:
             # Checked again here: the buffer may have shrunk while we waited.
-            return copy_into(buffer, stashed[0], mq.max_message_size, mq.name)
-        except BaseException:
-            with self._lock:
-                self._stash.extendleft(stashed)  # first again, for the next receive
-            raise
+            # A buffer that no longer fits raises, and the message stays.
+            result = copy_into(buffer, stash[0], mq.max_message_size, mq.name)
+            del stash[0]
+            return result
+        with borrow(buffer, mq.max_message_size, mq.name) as view:
+            got = self._attempt(partial(mq._receive_once, 0.0, view))
+        if got is None:
+            return None
+        result = mq._hand_over_into(*got)
+        got[1][0].taken = 0
+        return result
 
     def receive_many(self, max_messages: int) -> list[Message]:
-        stashed, got = self._take(max_messages, self.mq._try_receive_many)
-        return stashed + got if got else stashed
+        stash = self._stash
+        if stash and not self.closed:
+            msgs = stash[:max_messages]
+            del stash[:max_messages]
+            return msgs
+        mq = self.mq
+        if (got := self._attempt(partial(mq._receive_many_try, max_messages))) is None:
+            return []
+        msgs = mq._hand_over_many(*got)
+        got[1][0].taken = 0
+        return msgs
 
-    def _take(self, most: int, attempt: Callable[[int], T]) -> tuple[list[Message], T | None]:
-        """Up to *most* stashed messages and, if fewer, ``attempt(how many more)``.
-
-        The attempt is skipped (None) while a worker receives from the kernel:
-        what it gets is older than anything the attempt could take.
-        """
+    def _attempt(self, attempt: Callable[[], T | None]) -> T | None:
+        """*attempt* (one try at the kernel, the message not yet handed over),
+        unless a worker receives from the kernel: what it gets is older than
+        anything the attempt could take, so the attempt gives way (None)."""
         if self.closed:
             raise ClosedResourceError
-        stashed = self._unstash(most)
-        if len(stashed) < most and self._kernel.acquire(blocking=False):
-            try:
-                stashed += self._unstash(most - len(stashed))  # stashed meanwhile
-                if len(stashed) < most:
-                    return stashed, attempt(most - len(stashed))
-            finally:
-                self._kernel.release()
-        return stashed, None
-
-    def _unstash(self, most: int) -> list[Message]:
-        if not self._stash:
-            return []
-        with self._lock:
-            return [self._stash.popleft() for _ in range(min(most, len(self._stash)))]
+        if not self._kernel.acquire(blocking=False):
+            return None
+        try:
+            if self._stash:  # a worker stashed one meanwhile: take that first
+                return None
+            return attempt()
+        finally:
+            self._kernel.release()
 
     # -- waits --------------------------------------------------------------
 
@@ -262,7 +280,7 @@ class ThreadWaiter:
         try:
             with scope:
                 await anyio.to_thread.run_sync(
-                    work, abandon_on_cancel=True, limiter=limiters[direction]
+                    work, abandon_on_cancel=True, limiter=limiters.by_direction[direction]
                 )
                 return
         finally:
@@ -287,8 +305,7 @@ class ThreadWaiter:
                     if msg is not None:
                         # Whoever takes it next gets it: the task that sent us
                         # or, if that one gave up, the next receive.
-                        with self._lock:
-                            self._stash.append(msg)
+                        self._stash.append(msg)
                         return
                 finally:
                     self._kernel.release()
@@ -373,8 +390,8 @@ class ThreadWaiter:
             if self._finalized:
                 return None
             self._finalized = True
-            leftovers = list(self._stash)
-            self._stash.clear()
+            leftovers = self._stash[:]
+            del self._stash[:]
             return leftovers
 
     def _finalize_unwatched(self) -> None:

@@ -26,8 +26,9 @@ another loop).  Attempts that do not wait are not limited.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 from weakref import WeakKeyDictionary
 
 from anyio.lowlevel import RunVar
@@ -48,7 +49,17 @@ _OTHER_LOOP = (
 )
 
 
-def per_loop(owner: object, make: Callable[[], T]) -> T:
+class LoopState(Generic[T]):
+    """A waiter's primitives in one event loop: ``by_direction[0]`` for
+    receiving, ``[1]`` for sending.  It lives as long as its loop does."""
+
+    __slots__ = ("__weakref__", "by_direction")
+
+    def __init__(self, receiving: T, sending: T) -> None:
+        self.by_direction = (receiving, sending)
+
+
+def per_loop(owner: object, make: Callable[[], LoopState[T]]) -> LoopState[T]:
     """*owner*'s state in the running event loop, made by *make* on first use there."""
     try:
         states = _LOOP_STATE.get()
@@ -56,7 +67,7 @@ def per_loop(owner: object, make: Callable[[], T]) -> T:
         states = WeakKeyDictionary()
         _LOOP_STATE.set(states)
     try:
-        state: T = states[owner]
+        state: LoopState[T] = states[owner]
     except KeyError:
         state = states[owner] = make()
     return state
@@ -65,24 +76,35 @@ def per_loop(owner: object, make: Callable[[], T]) -> T:
 class Waits:
     """The tasks waiting in one waiter now, by direction, and the loop they run in.
 
-    *loop* is any object that stands for the running loop (the waiter's
-    :func:`per_loop` state).
+    A loop is known by the waiter's :class:`LoopState` in it, held weakly: the
+    counts of a loop that has ended (whose tasks can wait no more, even if a
+    KeyboardInterrupt kept one from counting itself out) are void.
     """
 
-    __slots__ = ("_lock", "loop", "receiving", "sending")
+    __slots__ = ("_lock", "_loop", "receiving", "sending")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.loop: object = None
+        self._loop: weakref.ref[LoopState[Any]] | None = None
         self.receiving = 0
         self.sending = 0
 
-    def enter(self, loop: object, sending: bool) -> None:
+    def _other_loop_waits(self, loop: LoopState[Any]) -> bool:  # locked
+        if not (self.receiving or self.sending) or self._loop is None:
+            return False
+        waiting = self._loop()
+        if waiting is None:  # that loop has ended
+            self.receiving = self.sending = 0
+            return False
+        return waiting is not loop
+
+    def enter(self, loop: LoopState[Any], sending: bool) -> None:
         """A task of *loop* starts to wait; RuntimeError if another loop's tasks wait."""
         with self._lock:
-            if (self.receiving or self.sending) and self.loop is not loop:
+            if self._other_loop_waits(loop):
                 raise RuntimeError(_OTHER_LOOP)
-            self.loop = loop
+            if self._loop is None or self._loop() is not loop:
+                self._loop = weakref.ref(loop)
             if sending:
                 self.sending += 1
             else:
@@ -95,10 +117,10 @@ class Waits:
             else:
                 self.receiving -= 1
 
-    def check_closer(self, loop: object) -> None:
+    def check_closer(self, loop: LoopState[Any]) -> None:
         """RuntimeError if tasks of another loop than *loop* wait (before closing)."""
         with self._lock:
-            if (self.receiving or self.sending) and self.loop is not loop:
+            if self._other_loop_waits(loop):
                 raise RuntimeError(_OTHER_LOOP)
 
 

@@ -310,8 +310,11 @@ def put_back_error(
     else:
         why = os.strerror(err)
     count = len(messages)
+    shown = repr(list(messages))
+    if len(shown) > 300:
+        shown = shown[:297] + "..."
     text = (
         f"{count} message{'s' if count != 1 else ''} taken from the queue could not be put "
-        f"back ({why}): they are in this exception's .messages"
+        f"back ({why}); they are in this exception's .messages: {shown}"
     )
     return PutBackError(err, text, name, messages=messages)

@@ -326,7 +326,7 @@ class AsyncMessageQueue(ObjectReceiveStream[Message], ObjectSendStream[Any]):
         :raises ValueError: *max_messages* is less than 1.
         :raises anyio.ClosedResourceError: the object was closed.
         """
-        check_max_messages(max_messages)
+        max_messages = check_max_messages(max_messages)
         await checkpoint()
         waiter = self._waiter
         while not (msgs := waiter.receive_many(max_messages)):

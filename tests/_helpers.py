@@ -71,6 +71,16 @@ def replace_binding(monkeypatch: pytest.MonkeyPatch, replacement: object) -> Non
         monkeypatch.setattr(module, "lib", replacement)
 
 
+class Index:
+    """An integer-like that is no int, as numpy's integers are."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
 class NoSystemCalls:
     """Stands in for the C binding: any use of it fails the test."""
 

@@ -501,3 +501,22 @@ def test_passing_a_queue_to_a_spawned_process(make_queue: MakeQueue) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("MessageQueue objects cannot be pickled"), result.stdout
     assert "open it again on the other side" in result.stdout
+
+
+@needs_no_cap_sys_resource
+@pytest.mark.parametrize(
+    ("capacity", "size", "ceiling"),
+    [(100_000, 16, 65536), (2**31, 16, 65536), (1, 20_000_000, 16 * 1024 * 1024)],
+)
+def test_sizes_past_the_kernels_ceiling_get_only_advice_that_works(
+    queue_name: str, capacity: int, size: int, ceiling: int
+) -> None:
+    """No sysctl raises msg_max past 65536 or msgsize_max past 16 MiB."""
+    with pytest.raises(OSError) as info:
+        anyposixmq.MessageQueue(queue_name, create=True, capacity=capacity, max_message_size=size)
+    assert info.value.errno == errno.EINVAL
+    text = str(info.value)
+    assert f"exceeds the kernel's ceiling of {ceiling}" in text
+    assert f"fs.mqueue.msg_max={capacity}" not in text
+    assert f"fs.mqueue.msgsize_max={size}" not in text
+    assert "CAP_SYS_RESOURCE" not in text

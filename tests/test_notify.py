@@ -137,3 +137,27 @@ def test_bad_notify_before_any_system_call(
 ) -> None:
     with pytest.raises(error):
         mq.request_notification(notify)
+
+
+def test_a_raising_callback_is_reported_under_its_own_name(
+    mq: MessageQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports: list[Any] = []
+    done = threading.Event()
+
+    def hook(args: Any) -> None:
+        reports.append(args)
+        done.set()
+
+    monkeypatch.setattr(threading, "excepthook", hook)
+
+    def my_callback() -> None:
+        raise RuntimeError("boom")
+
+    mq.request_notification(my_callback)
+    mq.send(b"x")
+    assert done.wait(10)
+    (args,) = reports
+    assert isinstance(args.exc_value, RuntimeError)
+    assert "my_callback" in args.thread.name
+    assert str(mq.name) in args.thread.name

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from _helpers import MakeQueue
+from _helpers import Index, MakeQueue
 
 import anyposixmq
 from anyposixmq import Message, MessageQueue
@@ -109,16 +109,8 @@ def test_priority_bounds(mq: MessageQueue) -> None:
     assert mq.receive() == (b"low", 0)
 
 
-class _Index:
-    def __init__(self, value: int) -> None:
-        self.value = value
-
-    def __index__(self) -> int:
-        return self.value
-
-
 def test_priority_may_be_any_index(mq: MessageQueue) -> None:
-    mq.send(b"idx", _Index(3))  # type: ignore[arg-type]
+    mq.send(b"idx", Index(3))  # type: ignore[arg-type]
     assert mq.receive() == (b"idx", 3)
 
 

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -43,7 +43,8 @@ from anyposixmq import AsyncMessageQueue, MessageQueue, PutBackError
 
 PACKAGE = os.path.dirname(os.path.abspath(anyposixmq.__file__))
 
-name, mode, strategy, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+name, mode, rounds = sys.argv[1], sys.argv[2], int(sys.argv[4])
+strategy: Literal["poll", "thread"] = "thread" if sys.argv[3] == "thread" else "poll"
 got: list[bytes] = []
 counts = {"interrupts": 0, "put_back_errors": 0, "reported": 0}
 stop = threading.Event()

@@ -70,12 +70,35 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    # Before any fixture is set up: a marked test that cannot have its queue
-    # is skipped before it creates anything, fixtures of its own included.
-    if item.get_closest_marker(_MARKER) is not None:
-        _skip_unless_it_fits(_creation_options(_marker_options(item), {}))
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Decided when collected, as skipif is: reported at the test's own line,
+    # and no fixture of a test that cannot have its queue is ever set up.
+    for item in items:
+        reason = _why_its_queue_does_not_fit(item)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _why_its_queue_does_not_fit(item: pytest.Item) -> str | None:
+    """Why the queue that *item* asks for (its marker, or its indirect
+    parameters of the queue fixtures) cannot be created; None if it can."""
+    callspec = getattr(item, "callspec", None)
+    params = {} if callspec is None else callspec.params
+    asked = [
+        params[fixture]
+        for fixture in ("message_queue", "async_message_queue")
+        if isinstance(params.get(fixture), dict)
+    ]
+    if not asked and item.get_closest_marker(_MARKER) is None:
+        return None
+    marked = _marker_options(item)
+    for given in asked or [{}]:
+        options = _creation_options(marked, given)
+        if options["create"]:
+            reason = _why_not_here(options["capacity"], options["max_message_size"])
+            if reason is not None:
+                return reason
+    return None
 
 
 def skip_unless_fits(capacity: int | None = None, max_message_size: int | None = None) -> None:
@@ -89,11 +112,16 @@ def skip_unless_fits(capacity: int | None = None, max_message_size: int | None =
     does not report are not checked.  What the user's other queues hold now is
     not known: a queue that fits may still find RLIMIT_MSGQUEUE used up.
     """
-    reason = _why_it_does_not_fit(
-        limits(), capacity, max_message_size, may_exceed_maxima=_has_cap_sys_resource()
-    )
+    __tracebackhide__ = True  # the skip is reported at the caller's line
+    reason = _why_not_here(capacity, max_message_size)
     if reason is not None:
         pytest.skip(reason)
+
+
+def _why_not_here(capacity: int | None, max_message_size: int | None) -> str | None:
+    return _why_it_does_not_fit(
+        limits(), capacity, max_message_size, may_exceed_maxima=_has_cap_sys_resource()
+    )
 
 
 def _why_it_does_not_fit(
@@ -154,8 +182,8 @@ def _marker_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for marker in reversed(list(node.iter_markers(_MARKER))):
         if marker.args:
-            raise TypeError(
-                f"the {_MARKER} marker takes keyword arguments only "
+            raise pytest.UsageError(
+                f"{node.nodeid}: the {_MARKER} marker takes keyword arguments only "
                 f"(capacity=..., max_message_size=..., strategy=...), not {marker.args!r}"
             )
         options.update(marker.kwargs)
@@ -170,11 +198,6 @@ def _creation_options(defaults: dict[str, Any], given: dict[str, Any]) -> dict[s
         options.setdefault("capacity", DEFAULT_CAPACITY)
         options.setdefault("max_message_size", DEFAULT_MAX_MESSAGE_SIZE)
     return options
-
-
-def _skip_unless_it_fits(options: dict[str, Any]) -> None:
-    if options["create"]:
-        skip_unless_fits(options["capacity"], options["max_message_size"])
 
 
 def _unique_name() -> str:
@@ -256,9 +279,7 @@ def message_queue(
     saying why, where the system's limits cannot hold it.  Closed and unlinked
     after the test.
     """
-    given = getattr(request, "param", {})
-    _skip_unless_it_fits(_creation_options(_marker_options(request.node), given))
-    return make_message_queue(**given)
+    return make_message_queue(**getattr(request, "param", {}))
 
 
 @pytest.fixture
@@ -272,6 +293,4 @@ async def async_message_queue(
     ``message_queue`` is.  Closed in the test's event loop and unlinked after
     the test; needs anyio's pytest plugin.
     """
-    given = getattr(request, "param", {})
-    _skip_unless_it_fits(_creation_options(_marker_options(request.node), given))
-    return make_async_message_queue(**given)
+    return make_async_message_queue(**getattr(request, "param", {}))

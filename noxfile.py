@@ -18,10 +18,12 @@ A missing interpreter is skipped with a warning on a developer's machine and
 is an error under CI (``CI`` set: nox's own default), so CI never passes by
 testing fewer Pythons than the classifiers promise.
 
-``wheel`` and ``crossbuild`` are not default sessions (``.ci/run`` runs them):
-``wheel`` builds the one abi3 wheel and the sdist and installs the wheel where
-no compiler can run; ``crossbuild`` compiles and links the C shim for other
-platforms with zig and runs it under qemu-user (see docs/platforms.rst).
+``stress``, ``asan``, ``wheel`` and ``crossbuild`` are not default sessions
+(``.ci/run`` runs them): ``asan`` runs the tests of the C shim with the
+binding built under AddressSanitizer; ``wheel`` builds the one abi3 wheel and
+the sdist and installs the wheel where no compiler can run; ``crossbuild``
+compiles and links the C shim for other platforms with zig and runs it under
+qemu-user (see docs/platforms.rst).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import nox
@@ -75,8 +78,13 @@ TEST_DEPS = nox.project.dependency_groups(PYPROJECT, "test")
 ROOT = Path(__file__).resolve().parent
 
 
-def run_pytest(session: nox.Session, *args: str) -> None:
-    """Run the suite from outside the checkout.
+def run_pytest(
+    session: nox.Session,
+    *args: str,
+    paths: Sequence[str] = ("tests",),
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run the suite (or the test files *paths*) from outside the checkout.
 
     The source tree's ``anyposixmq/`` has no compiled binding: from the
     checkout, child interpreters (``python -m anyposixmq``) would import it
@@ -84,7 +92,8 @@ def run_pytest(session: nox.Session, *args: str) -> None:
     """
     session.chdir(session.create_tmp())
     config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
-    session.run("pytest", *config, str(ROOT / "tests"), *args, *session.posargs)
+    tests = [str(ROOT / path) for path in paths]
+    session.run("pytest", *config, *tests, *args, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHONS)
@@ -99,6 +108,109 @@ def stress(session: nox.Session) -> None:
     """The long stress, load, fault and leak tests (marked ``stress``)."""
     session.install(".[trio,uvloop]", *TEST_DEPS)
     run_pytest(session, "-m", "stress")
+
+
+#: The tests that drive the C shim and its buffers, run under AddressSanitizer.
+ASAN_TESTS = [
+    "tests/test_sync_lifecycle.py",
+    "tests/test_sync_limits.py",
+    "tests/test_sync_messages.py",
+    "tests/test_sync_open.py",
+    "tests/test_sync_threads.py",
+    "tests/test_sync_timeouts.py",
+    "tests/test_async.py",
+    "tests/test_async_cancel.py",
+    "tests/test_async_descriptor.py",
+    "tests/test_async_run.py",
+    "tests/test_hardening_async.py",
+    "tests/test_hardening_faults.py",
+    "tests/test_hardening_input.py",
+    "tests/test_signals.py",
+    "tests/test_notify.py",
+    "tests/test_property.py",
+    "tests/test_errors.py",
+    "tests/test_names.py",
+    "tests/test_interop.py",
+    "tests/test_buffers.py",
+    "tests/test_edges.py",
+    "tests/test_fork.py",
+    "tests/test_async_loops.py",
+    "tests/test_async_stream.py",
+    "tests/test_integer_likes.py",
+]
+
+
+@nox.session
+def asan(session: nox.Session) -> None:
+    """The tests of the C shim and its buffers, the binding built under AddressSanitizer.
+
+    The files are ``ASAN_TESTS``: sync, async, hardening, signals, threads,
+    notification and errors; not the benchmark, command-line or docs tests,
+    nor the stress tests.  Needs gcc with its libasan.
+
+    - The shim and the cffi binding are compiled with ``-fsanitize=address``
+      (``CFLAGS`` and ``LDFLAGS``, which setuptools adds to cffi's flags),
+      and the session checks that the installed binding is instrumented.
+    - ASan's runtime must be the first library of the process and CPython is
+      not built with it, so it is preloaded (``LD_PRELOAD``: the
+      ``libasan.so`` of the gcc that built the binding); children inherit it.
+    - ``PYTHONMALLOC=malloc`` gives each of Python's own allocations (bytes,
+      bytearrays, arrays, cffi buffers: what the shim reads and writes) to
+      ASan's malloc, with red zones around it; inside pymalloc's arenas an
+      overflow would go unseen.
+    - ``detect_leaks=0``: CPython does not free everything at exit
+      (interned strings, static types, module state), and LeakSanitizer
+      would report all of it as leaks, burying anything of ours.  The leak
+      tests of ``stress`` count descriptors and memory instead.
+    - ASan writes each report to a file (``log_path``): pytest captures a
+      test's stderr, and ASan ends the process before pytest could show it.
+      The session prints the reports, of pytest's process or of a child, and
+      fails if there is any.
+    """
+    compiler = shutil.which("gcc")
+    if compiler is None:
+        session.error("gcc not found: the ASan build needs gcc and its libasan")
+    runtime = subprocess.run(
+        [compiler, "-print-file-name=libasan.so"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if not os.path.isabs(runtime):  # gcc echoes the bare name when it has none
+        session.error("gcc has no libasan.so: install libasan (Debian: gcc pulls in libasan8)")
+    project = PYPROJECT["project"]
+    extras = project["optional-dependencies"]
+    session.install(*project["dependencies"], *extras["trio"], *extras["uvloop"], *TEST_DEPS)
+    # Built from a copy: setuptools builds in the tree (build/) and reuses
+    # objects that are newer than their sources, both ways: the other
+    # sessions would install these, and this one theirs.
+    source = Path(session.create_tmp()).resolve() / "source"
+    shutil.rmtree(source, ignore_errors=True)
+    skip = shutil.ignore_patterns(".git", ".nox", "build", "_build", "*.egg-info", "*.so")
+    shutil.copytree(ROOT, source, ignore=skip)
+    flags = "-fsanitize=address -fno-omit-frame-pointer -g"
+    build = {"CC": compiler, "CFLAGS": flags, "LDFLAGS": "-fsanitize=address"}
+    session.install("--no-deps", "--force-reinstall", "--no-cache-dir", str(source), env=build)
+    site = Path(str(session.virtualenv.location))
+    (binding,) = site.glob("lib/python*/site-packages/anyposixmq/_binding*.so")
+    if b"__asan_init" not in binding.read_bytes():
+        session.error(f"{binding} is not built with AddressSanitizer")
+    reports = source.parent / "asan-reports"
+    shutil.rmtree(reports, ignore_errors=True)
+    reports.mkdir()
+    env = {
+        "LD_PRELOAD": runtime,
+        "ASAN_OPTIONS": f"detect_leaks=0:log_path={reports / 'report'}",
+        "PYTHONMALLOC": "malloc",
+    }
+    # It preloads a clock-shifting library of its own into a child, in place
+    # of ASan's runtime, without which the instrumented binding cannot load.
+    own_preload = "--deselect=tests/test_sync_timeouts.py::test_timeouts_ignore_wall_clock_jumps"
+    try:
+        run_pytest(session, "-m", "not stress", own_preload, paths=ASAN_TESTS, env=env)
+    finally:
+        found = sorted(reports.iterdir())
+        for report in found:
+            session.log(f"{report}:\n{report.read_text(errors='replace')}")
+        if found:
+            session.error(f"AddressSanitizer reported {len(found)} error(s); see above")
 
 
 @nox.session

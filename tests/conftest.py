@@ -2,13 +2,16 @@
 
 Queues cost RLIMIT_MSGQUEUE bytes per user (819,200 here, about nine queues
 of the default 10 x 8192): tests use small queues, unique names, and these
-fixtures unlink them even when the test fails.
+fixtures unlink them even when the test fails.  The queue fixtures are those
+of the package's pytest plugin (``anyposixmq.pytest_plugin``, loaded through
+its entry point as in any project that installs the package), under the
+names these tests have always used.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,50 +22,28 @@ from _helpers import (
     MakeQueue,
     NoSystemCalls,
     replace_binding,
-    unique_name,
 )
 
 import anyposixmq
 
 
 @pytest.fixture
-def queue_name() -> Iterator[str]:
+def queue_name(mq_name: str) -> str:
     """A unique queue name, unlinked after the test whatever happened."""
-    name = unique_name()
-    yield name
-    anyposixmq.unlink(name, missing_ok=True)
+    return mq_name
 
 
 @pytest.fixture
-def make_queue() -> Iterator[MakeQueue]:
+def make_queue(make_message_queue: MakeQueue) -> MakeQueue:
     """Create small queues (capacity 4, 128-byte messages unless given); all are
     closed and unlinked after the test."""
-    opened: list[anyposixmq.MessageQueue] = []
-    names: list[str] = []
-
-    def make(name: str | None = None, **kwargs: Any) -> anyposixmq.MessageQueue:
-        if name is None:
-            name = unique_name()
-        kwargs.setdefault("create", True)
-        if kwargs["create"]:
-            kwargs.setdefault("capacity", 4)
-            kwargs.setdefault("max_message_size", 128)
-        names.append(name)
-        mq = anyposixmq.MessageQueue(name, **kwargs)
-        opened.append(mq)
-        return mq
-
-    yield make
-    for mq in opened:
-        mq.close()
-    for name in names:
-        anyposixmq.unlink(name, missing_ok=True)
+    return make_message_queue
 
 
 @pytest.fixture
-def mq(make_queue: MakeQueue) -> anyposixmq.MessageQueue:
+def mq(message_queue: anyposixmq.MessageQueue) -> anyposixmq.MessageQueue:
     """One small queue (capacity 4, 128-byte messages), open for reading and writing."""
-    return make_queue()
+    return message_queue
 
 
 # -- the async matrix: every async test runs on each backend (and strategy) --
@@ -81,33 +62,16 @@ def strategy(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def make_async_queue(strategy: str) -> AsyncIterator[MakeAsyncQueue]:
+def make_async_queue(make_async_message_queue: MakeAsyncQueue, strategy: str) -> MakeAsyncQueue:
     """Create small AsyncMessageQueues (capacity 4, 128-byte messages unless given)
     with the test's strategy; all are closed (in the test's event loop) and
     unlinked after the test."""
-    opened: list[anyposixmq.AsyncMessageQueue] = []
-    names: list[str] = []
 
     def make(name: str | None = None, **kwargs: Any) -> anyposixmq.AsyncMessageQueue:
-        if name is None:
-            name = unique_name("a")
-        kwargs.setdefault("create", True)
         kwargs.setdefault("strategy", strategy)
-        if kwargs["create"]:
-            kwargs.setdefault("capacity", 4)
-            kwargs.setdefault("max_message_size", 128)
-        names.append(name)
-        q = anyposixmq.AsyncMessageQueue(name, **kwargs)
-        opened.append(q)
-        return q
+        return make_async_message_queue(name, **kwargs)
 
-    try:
-        yield make
-    finally:
-        for q in opened:
-            await q.aclose()
-        for name in names:
-            anyposixmq.unlink(name, missing_ok=True)
+    return make
 
 
 @pytest.fixture

@@ -164,7 +164,10 @@ def check_limits(capacity: int | None, max_message_size: int | None) -> Check:
     else:
         mine = [q for q in queues if q.uid == os.geteuid() and q.capacity is not None]
         used = sum(queue_cost(q.capacity or 0, q.max_message_size or 0) for q in mine)
-        details.append(f"Your {len(mine)} queues here use about {used:,} bytes of it.")
+        queues_here = (
+            f"{len(mine)} queue here uses" if len(mine) == 1 else f"{len(mine)} queues here use"
+        )
+        details.append(f"Your {queues_here} about {used:,} bytes of it.")
     rlimit = lim.rlimit_msgqueue
     left = None if rlimit is None else rlimit - used
     if rlimit is None:
@@ -297,7 +300,7 @@ def check_queues() -> Check:
     return Check(
         "queues",
         PROBLEM,
-        f"{len(near)} of your {len(mine)} queues are nearly full",
+        f"{len(near)} of your {len(mine)} queues {'is' if len(near) == 1 else 'are'} nearly full",
         [
             f"{q.name}: {q.messages} of {q.capacity} messages{' (full)' if q.full else ''}"
             for q in near

@@ -107,7 +107,8 @@ class View:
         full = sum(q.full for q in self.states)
         order = f"sorted by {self.sort}" + (", reversed" if self.reverse else "")
         title = (
-            f"anyposixmq top: {len(self.states)} queues, {full} full; "
+            f"anyposixmq top: {len(self.states)} queue{'s' * (len(self.states) != 1)}, "
+            f"{full} full; "
             f"every {self.interval:g} s; {order}"
         )
         keys = "q quit   n m f b c: sort by name, messages, fill, bytes, change   r reverse"

@@ -1,4 +1,4 @@
-"""Shell scripts in private namespaces, for the tests of ``top``, ``metrics`` and ``doctor``.
+"""Shell scripts in private namespaces, and tmux: for the tests of top, metrics and doctor.
 
 ``unshare -m`` gives a private mount namespace, where mqueuefs can be mounted
 on (or unmounted from) ``/dev/mqueue`` without touching the machine's;
@@ -15,6 +15,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from _helpers import CHILD_CWD
@@ -65,3 +68,44 @@ def run(script: str, *, ipc: bool = True, timeout: float = 60) -> subprocess.Com
         cwd=CHILD_CWD,
         env=environment(),
     )
+
+
+class Tmux:
+    """A tmux server of the test's own, with one pane."""
+
+    def __init__(self, socket: Path) -> None:
+        self.socket = str(socket)
+
+    def __call__(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-S", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return result.stdout
+
+    def screen(self, escapes: bool = False) -> str:
+        return self("capture-pane", "-p", *(["-e"] if escapes else []))
+
+    def wait_for(self, what: str, ready: Callable[[str], bool], timeout: float = 30) -> str:
+        """The screen once *ready* holds for it; the test fails after *timeout* seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if ready(screen):
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"the screen never showed {what}:\n{screen}")
+            time.sleep(0.02)
+
+
+def tmux_server(tmp_path: Path) -> Iterator[Tmux]:
+    """For a fixture: a tmux server of the test's own (the test skips without tmux)."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (Debian: apt-get install tmux)")
+    require_unshare()
+    server = Tmux(tmp_path / "tmux.socket")
+    yield server
+    subprocess.run(["tmux", "-S", server.socket, "kill-server"], capture_output=True, check=False)

@@ -159,7 +159,7 @@ def test_full_queue_of_this_user() -> None:
     assert result.returncode == 1
     _, checks = doctor(result.stdout)
     assert checks["queues"]["status"] == "problem"
-    assert checks["queues"]["summary"] == "1 of your 2 queues are nearly full"
+    assert checks["queues"]["summary"] == "1 of your 2 queues is nearly full"
     assert checks["queues"]["details"] == ["/full: 2 of 2 messages (full)"]
     assert "Your 2 queues here use about" in " ".join(checks["limits"]["details"])
 

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import _namespaces
 import pytest
 from _helpers import CHILD_CWD, MakeQueue, unique_name
+from _namespaces import Tmux
 
 #: Each run of top ends here, so the pane stays to be read.
 SCRIPT = """\
@@ -34,45 +33,9 @@ sleep 600
 """
 
 
-class Tmux:
-    """A tmux server of the test's own, with one pane."""
-
-    def __init__(self, socket: Path) -> None:
-        self.socket = str(socket)
-
-    def __call__(self, *args: str) -> str:
-        result = subprocess.run(
-            ["tmux", "-S", self.socket, *args],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        return result.stdout
-
-    def screen(self, escapes: bool = False) -> str:
-        return self("capture-pane", "-p", *(["-e"] if escapes else []))
-
-    def wait_for(self, what: str, ready: Callable[[str], bool], timeout: float = 30) -> str:
-        """The screen once *ready* holds for it; the test fails after *timeout* seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if ready(screen):
-                return screen
-            if time.monotonic() > deadline:
-                pytest.fail(f"the screen never showed {what}:\n{screen}")
-            time.sleep(0.02)
-
-
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed (Debian: apt-get install tmux)")
-    _namespaces.require_unshare()
-    server = Tmux(tmp_path / "tmux.socket")
-    yield server
-    subprocess.run(["tmux", "-S", server.socket, "kill-server"], capture_output=True, check=False)
+    yield from _namespaces.tmux_server(tmp_path)
 
 
 def row(screen: str, name: str) -> list[str]:

@@ -33,15 +33,13 @@ def shell(line: str, *args: str, stdin: bytes | None = None) -> subprocess.Compl
 
 
 def closed_stdout(*args: str) -> subprocess.CompletedProcess[bytes]:
-    result = subprocess.run(
+    return subprocess.run(
         ["sh", "-c", '"$@" >&-', "sh", *COMMAND, *args],
         stderr=subprocess.PIPE,
         timeout=60,
         check=False,
         cwd=CHILD_CWD,
     )
-    assert result.stdout is None
-    return result
 
 
 # -- stdout closed -------------------------------------------------------------

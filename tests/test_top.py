@@ -110,7 +110,8 @@ def test_top_watches_queues_fill(
     assert names == sorted(names, reverse=True)
 
     tmux("send-keys", key)
-    screen = tmux.wait_for("top's exit status", lambda s: "status=" in s)
+    # stty prints "icanon" or "-icanon" after the status: wait for both.
+    screen = tmux.wait_for("the exit status and stty", lambda s: "status=" in s and "icanon" in s)
     assert f"status={status}\n" in screen
     assert "before top" in screen  # the screen top drew is gone
     assert "Traceback" not in screen

@@ -17,15 +17,13 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from ._children import PACKAGE_HOME, module_command
+from ._interrupt import Interrupt, is_interrupt
 from ._sync import MessageQueue, unlink
 from ._types import Message
-
-T = TypeVar("T")
 
 CAPACITY = 8
 MAX_MESSAGE_SIZE = 64
@@ -189,10 +187,16 @@ def run(*, name: str | None = None, messages: int = 5000) -> int:
     """Run the demo on queue *name* (default: a new unique name); return the exit status.
 
     :param messages: how many messages each producer sends in the stream.
+    :raises KeyboardInterrupt: on Ctrl-C, however it was timed, after the
+        queue is removed and the producers are gone.
     """
-
     if name is None:
         name = f"/anyposixmq-demo-{os.getpid()}-{secrets.token_hex(4)}"
+    with Interrupt() as interrupt:  # from before the queue exists until it is gone
+        return _run(interrupt, name, messages)
+
+
+def _run(interrupt: Interrupt, name: str, messages: int) -> int:
     # exclusive: never take over (and then remove) a queue somebody else made.
     try:
         created = MessageQueue(
@@ -213,15 +217,19 @@ def run(*, name: str | None = None, messages: int = 5000) -> int:
         )
         ok = True
         for label, backend, options in installed_backends():
-            report = run_async(
+            report = interrupt.run(
                 _showcase, name, messages, label, backend=backend, backend_options=options
             )
             _print_report(report)
             ok = ok and report.ok
+        if interrupt.caught:
+            raise KeyboardInterrupt
     except BaseException as exc:
-        if is_interrupt(exc):
+        # Ctrl-C wins over what it made go wrong (a producer killed by the
+        # same Ctrl-C from the terminal, a cancelled task).
+        if interrupt.caught or is_interrupt(exc):
             sys.stderr.write(f"demo interrupted; its queue {name} is removed\n")
-            raise
+            raise KeyboardInterrupt from None
         if not isinstance(exc, Exception):
             raise
         raise DemoError(f"demo failed: {_describe(exc)}; its queue {name} is removed") from exc
@@ -240,43 +248,3 @@ def _producer(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     _producer(sys.argv[1:])
-
-
-def run_async(
-    func: Callable[..., Awaitable[T]],
-    *args: Any,
-    backend: str = "asyncio",
-    backend_options: dict[str, Any] | None = None,
-) -> T:
-    """``anyio.run``, where Ctrl-C raises :class:`KeyboardInterrupt` on every Python.
-
-    Before Python 3.11, anyio runs asyncio with a stand-in for
-    ``asyncio.Runner``: on Ctrl-C it cancels the main task as the real one
-    does, but without ``Task.uncancel`` it cannot tell that cancellation from
-    another, and lets ``CancelledError`` out where 3.11 raises
-    ``KeyboardInterrupt``.  Nothing else cancels the main task of a run here.
-    """
-    import asyncio
-
-    import anyio
-
-    try:
-        return anyio.run(func, *args, backend=backend, backend_options=backend_options)
-    except asyncio.CancelledError:
-        if sys.version_info < (3, 11):
-            raise KeyboardInterrupt from None
-        raise
-
-
-def is_interrupt(exc: BaseException) -> bool:
-    """Whether *exc* is Ctrl-C: KeyboardInterrupt, alone or in exception groups.
-
-    trio delivers KeyboardInterrupt to a task, so it may come out of a
-    nursery wrapped in a :class:`BaseExceptionGroup`.
-    """
-    if isinstance(exc, KeyboardInterrupt):
-        return True
-    inner = getattr(exc, "exceptions", None)
-    return isinstance(inner, tuple) and any(
-        isinstance(e, BaseException) and is_interrupt(e) for e in inner
-    )

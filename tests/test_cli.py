@@ -106,7 +106,8 @@ def test_help_lists_every_subcommand() -> None:
     result = cli("--help")
     assert result.returncode == 0
     out = result.stdout.decode()
-    for command in ("create", "send", "receive", "info", "list", "rm", "limits", "bench", "demo"):
+    commands = ["create", "send", "receive", "info", "list", "rm", "limits", "bench", "demo"]
+    for command in [*commands, "top", "metrics", "doctor"]:
         assert command in out
 
 
@@ -825,6 +826,7 @@ def test_follow_into_a_closed_pipe_stops_quietly(
     assert proc.wait(timeout=20) == 1
     assert proc.stderr is not None
     assert proc.stderr.read() == b""
+    assert list(mq.drain()) == [anyposixmq.Message(b"second", 0)]  # put back, not lost
 
 
 def run_main_with(setup: str, *args: str) -> subprocess.CompletedProcess[bytes]:

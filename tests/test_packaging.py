@@ -8,6 +8,7 @@ keep the claims and the checks from drifting apart.
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import re
 from pathlib import Path
 
@@ -61,3 +62,16 @@ def test_the_cross_build_driver_calls_every_shim_function() -> None:
     driver = (ROOT / "crossbuild" / "driver.c").read_text()
     called = set(re.findall(r"\b(apmq_\w+)\(", driver))
     assert declared <= called, f"crossbuild/driver.c never calls {sorted(declared - called)}"
+
+
+def test_the_installed_package_carries_the_mit_license() -> None:
+    # The suite runs on the installed package (a wheel built from the
+    # checkout): its metadata names the license and the file travels with it.
+    dist = importlib.metadata.distribution("anyposixmq")
+    assert dist.metadata["License-Expression"] == "MIT"
+    assert dist.metadata.get_all("License-File") == ["LICENSE"]
+    (shipped,) = [f for f in dist.files or () if f.name == "LICENSE"]
+    text = shipped.read_text()
+    assert text == (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License\n")
+    assert 'license = "MIT"' in (ROOT / "pyproject.toml").read_text()

@@ -236,7 +236,9 @@ def typecheck(session: nox.Session) -> None:
     version = session.python
     assert isinstance(version, str)
     session.run(
-        "mypy", f"--python-version={version}", "anyposixmq", "tests", "benchmarks", "noxfile.py"
+        "mypy",
+        f"--python-version={version}",
+        *("anyposixmq", "tests", "benchmarks", "crossbuild", "noxfile.py"),
     )
     session.run("pyright", "-p", "tests/typing", "--pythonversion", version)
 

@@ -153,7 +153,10 @@ class Attempts(Blocks):
 
     def _receive_plain(self) -> tuple[int, Entry]:
         """One message in plain mode (waits unless the queue is nonblocking)."""
-        entry = self._entry()
+        try:  # self._entry(), without the call
+            entry = self._spare.pop()
+        except IndexError:
+            entry = self._new_entry()
         n = _receive_plain(entry[0])
         if n < 0:
             return self._receive_failed(n, entry, None, timed=False)
@@ -218,7 +221,10 @@ class Attempts(Blocks):
 
     def _receive_try(self) -> tuple[int, Entry] | None:
         """One attempt, with the one-argument C call: None when the queue is empty."""
-        entry = self._entry()
+        try:  # self._entry(), without the call
+            entry = self._spare.pop()
+        except IndexError:
+            entry = self._new_entry()
         n = _receive_try(entry[0])
         if n < 0:
             if n == _BUSY:  # that block holds another thread's message: leave it

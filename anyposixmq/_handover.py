@@ -28,6 +28,7 @@ never returns or puts back what its parent holds.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Final
 
 from ._binding import ffi, lib
@@ -58,6 +59,7 @@ class Blocks:
     ``_spare`` holds single-message entries and ``_many`` batch entries that
     no call is using; a call takes one and gives it back after its hand-over
     (or after a failure).  Threads never share an entry while it is in use.
+    They are deques: a list of one would be resized at every pop and append.
     """
 
     __slots__ = ()
@@ -66,8 +68,8 @@ class Blocks:
     _name: bytes | None
     _capacity: int
     _max_message_size: int
-    _spare: list[Entry]
-    _many: list[ManyEntry]
+    _spare: deque[Entry]
+    _many: deque[ManyEntry]
 
     @property
     def name(self) -> str | None:

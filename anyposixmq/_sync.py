@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, NoReturn
@@ -134,8 +135,8 @@ class MessageQueue(Attempts, Notifying):
             raise operation_error(err, self.name, operation="query")
         self._capacity = int(attr[1])
         self._max_message_size = int(attr[2])
-        self._spare = []
-        self._many = []
+        self._spare = deque()
+        self._many = deque()
         self._notify_key = 0
 
     @classmethod

@@ -114,15 +114,17 @@ class Target:
         return f"{'<=' if self.at_most else '>='} {self.limit:g}x"
 
 
-#: DESIGN.md's table of targets.
+#: DESIGN.md's table of targets.  The async rows are bounded against the anyio
+#: floor (the mechanism the design requires); the event-loop floor stays in
+#: the table as a reference.
 TARGETS = [
-    Target("B1", "sync", "B1", CFFI_FLOOR, "us", 1.1, at_most=True),
-    Target("B2", "sync", "B2", CFFI_FLOOR, "msgs", 0.9, at_most=False),
-    Target("B2b", "sync", "B2", "posix_ipc", "msgs", 1.3, at_most=False),
+    Target("B1", "sync", "B1", CFFI_FLOOR, "us", 1.2, at_most=True),
+    Target("B2", "sync", "B2", CFFI_FLOOR, "msgs", 0.85, at_most=False),
+    Target("B2b", "sync", "B2", "posix_ipc", "msgs", 1.1, at_most=False),
     Target("B2b", "sync", "B2", "sync", "msgs", 1.3, at_most=False),
-    *(Target("B3", b, "B3", loop_floor(b), "msgs", 0.85, at_most=False) for b in w.BACKENDS),
+    *(Target("B3", b, "B3", anyio_floor(b), "msgs", 0.9, at_most=False) for b in w.BACKENDS),
     *(Target("B3b", b, "B2", "sync", "msgs", 0.8, at_most=False) for b in w.BACKENDS),
-    *(Target("B4", b, "B4", loop_floor(b), "median_us", 1.15, at_most=True) for b in w.BACKENDS),
+    *(Target("B4", b, "B4", anyio_floor(b), "median_us", 1.2, at_most=True) for b in w.BACKENDS),
     Target("B4", "sync", "B4", "C", "median_us", 1.5, at_most=True),
     Target("B5", "thread", "B3", "asyncio", "msgs", 0.3, at_most=False),
 ]

@@ -65,10 +65,10 @@ def test_ratio_is_the_median_of_per_round_ratios() -> None:
     target = _target(doc, "B1 sync / cffi floor")
     assert target["ratios"] == [2.0, 1.0, 3.0]
     assert target["ratio"] == 2.0
-    assert target["ok"] is False  # <= 1.1x wanted
+    assert target["ok"] is False  # <= 1.2x wanted
 
 
-@pytest.mark.parametrize(("value", "ok"), [(1.0, True), (0.9, True), (0.8, False)])
+@pytest.mark.parametrize(("value", "ok"), [(1.0, True), (0.85, True), (0.8, False)])
 def test_throughput_targets_are_lower_bounds(value: float, ok: bool) -> None:
     ours = _case("B2", "sync", "msgs", [value * 100])
     floor = _case("B2", "cffi floor", "msgs", [100.0])
@@ -103,7 +103,9 @@ def test_every_row_is_compared_with_its_floor_c_and_posix_ipc() -> None:
         "posix_ipc": None,
         "anyio floor": None,
     }
-    assert _target(doc, "B3 trio / trio floor")["ratio"] == 0.9
+    # The target bounds B3 against the anyio floor, the mechanism the design requires.
+    assert _target(doc, "B3 trio / trio anyio floor")["ratio"] == 1.125
+    assert _target(doc, "B3 trio / trio anyio floor")["ok"] is True
     table = report.format_table(doc)
     trio_line = next(line for line in table.splitlines() if line.split()[:2] == ["trio", "45"])
     assert "0.90x trio floor, 1.12x anyio" in trio_line

@@ -135,8 +135,7 @@ class MessageQueue(Attempts, Notifying):
             raise operation_error(err, self.name, operation="query")
         self._capacity = int(attr[1])
         self._max_message_size = int(attr[2])
-        self._spare = deque()
-        self._many = deque()
+        self._spare, self._many = deque(), deque()
         self._notify_key = 0
 
     @classmethod

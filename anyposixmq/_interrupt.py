@@ -14,6 +14,14 @@ cancelled ``receive`` left its message in the queue); ``top`` selects on it
 beside the terminal.  The command then ends at a point of its own choosing
 with status 130.
 
+The handler itself runs only when the main thread next runs Python code.  A
+signal that comes just before an event loop goes to sleep (or, with threads
+about, one the kernel hands to another thread) would leave the loop asleep:
+so the pipe is also the process's wakeup descriptor
+(:func:`signal.set_wakeup_fd`), written by the C-level handler at once, as
+asyncio does for the signals it handles.  trio sets its own, and warns if it
+finds one set, so under trio the pipe steps aside while trio runs.
+
 ``anyio.open_signal_receiver`` is not enough here: it covers only the time an
 event loop runs, not the start of a command, the gaps between the demo's
 loops, or its cleanup; and asyncio's ``remove_signal_handler`` puts back
@@ -46,9 +54,11 @@ class Interrupt:
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         self._previous: Any = None
+        self._previous_wakeup = -1
 
     def __enter__(self) -> Self:
         self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous_wakeup = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
         return self
 
     def __exit__(
@@ -57,6 +67,7 @@ class Interrupt:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        signal.set_wakeup_fd(self._previous_wakeup)
         signal.signal(signal.SIGINT, self._previous)
         os.close(self._read)
         os.close(self._write)
@@ -70,8 +81,20 @@ class Interrupt:
             pass  # the pipe is full: it is readable already
 
     def fileno(self) -> int:
-        """A descriptor that becomes readable when Ctrl-C comes (and stays so)."""
+        """A descriptor that becomes readable when Ctrl-C comes (and stays so).
+
+        Other signals that have Python handlers make it readable too:
+        check :attr:`caught`, and :meth:`discard` what is there if not.
+        """
         return self._read
+
+    def discard(self) -> None:
+        """Read away what signals wrote; :attr:`caught` is not changed."""
+        try:
+            while os.read(self._read, 4096):
+                pass
+        except BlockingIOError:
+            pass
 
     def run(
         self,
@@ -98,6 +121,8 @@ class Interrupt:
 
         if self.caught:
             raise KeyboardInterrupt
+        # trio wakes on signals by its own descriptor, and warns if one is set.
+        wakeup = signal.set_wakeup_fd(-1) if backend == "trio" else -1
         try:
             anyio.run(main, backend=backend, backend_options=backend_options)
         except BaseException as exc:
@@ -108,6 +133,9 @@ class Interrupt:
             if isinstance(inner, tuple) and len(inner) == 1:
                 raise inner[0] from None
             raise
+        finally:
+            if wakeup != -1:
+                signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
         if self.caught:
             raise KeyboardInterrupt
         return result[0]
@@ -115,7 +143,12 @@ class Interrupt:
     async def _cancel_when_caught(self, scope: Any) -> None:
         import anyio
 
-        await anyio.wait_readable(self._read)
+        # The handler sets `caught` before it writes, and it writes on every
+        # Ctrl-C: a byte read away here while `caught` was still False is
+        # followed by another.
+        while not self.caught:
+            await anyio.wait_readable(self._read)
+            self.discard()
         scope.cancel()
 
 

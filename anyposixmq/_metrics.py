@@ -177,10 +177,13 @@ def serve(host: str, port: int) -> int:
         out(f"serving metrics at http://{shown}:{bound_port}/metrics (Ctrl-C to stop)")
         sys.stdout.flush()
         while True:
-            select.select([server.fileno(), interrupt.fileno()], [], [])
+            ready, _, _ = select.select([server.fileno(), interrupt.fileno()], [], [])
             if interrupt.caught:
                 return EXIT_INTERRUPTED
-            server.handle_request()
+            if server.fileno() in ready:
+                server.handle_request()
+            else:
+                interrupt.discard()  # another signal's wakeup
 
 
 def run(listen: str | None) -> int:

@@ -165,6 +165,7 @@ def _loop(screen: Any, view: View, interrupt: Interrupt) -> None:
             select.select([sys.stdin, interrupt], [], [], remaining)
             if interrupt.caught:
                 return
+            interrupt.discard()  # another signal's wakeup, if anything
             outcome = _keys(screen, view)
             if outcome:
                 return

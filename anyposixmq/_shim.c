@@ -275,29 +275,29 @@ static void apmq_to_timespec(double seconds, struct timespec *ts)
 }
 
 #if APMQ_POLLABLE
-/* Wait until the descriptor may be ready, at most `remaining` seconds (< 0:
-   no limit), measured on the monotonic clock since the wait is relative.
-   -1 with errno (EINTR included: the caller lets Python run its handlers). */
-static int apmq_wait(apmq_queue *q, short events, double remaining)
+/* Wait until the descriptor may be ready, at most `seconds`, measured on the
+   monotonic clock since the wait is relative.  -1 with errno (EINTR
+   included: the caller lets Python run its handlers). */
+static int apmq_wait(apmq_queue *q, short events, double seconds)
 {
     struct pollfd pfd;
     struct timespec ts;
     pfd.fd = q->fd;
     pfd.events = events;
     pfd.revents = 0;
-    if (remaining >= 0)
-        apmq_to_timespec(remaining, &ts);
-    return ppoll(&pfd, 1, remaining >= 0 ? &ts : NULL, NULL) < 0 ? -1 : 0;
+    apmq_to_timespec(seconds, &ts);
+    return ppoll(&pfd, 1, &ts, NULL) < 0 ? -1 : 0;
 }
-#else
-/* mq_timed* want an absolute CLOCK_REALTIME deadline: the caller re-checks
-   the monotonic clock after every expiry, so a clock jump cannot end the
-   wait early. */
-static void apmq_realtime_deadline(double remaining, struct timespec *ts)
+#endif
+
+/* `seconds` from now on CLOCK_REALTIME, as mq_timed* want it, read from
+   `clock`: the caller re-checks the monotonic clock after every expiry, so a
+   clock jump cannot end a wait early. */
+static void apmq_realtime_deadline(clockid_t clock, double seconds, struct timespec *ts)
 {
     struct timespec now, rel;
-    clock_gettime(CLOCK_REALTIME, &now);
-    apmq_to_timespec(remaining, &rel);
+    clock_gettime(clock, &now);
+    apmq_to_timespec(seconds, &rel);
     ts->tv_sec = now.tv_sec + rel.tv_sec;
     ts->tv_nsec = now.tv_nsec + rel.tv_nsec;
     if (ts->tv_nsec >= 1000000000L) {
@@ -305,7 +305,26 @@ static void apmq_realtime_deadline(double remaining, struct timespec *ts)
         ts->tv_nsec -= 1000000000L;
     }
 }
+
+/* The cheapest realtime clock: a slice's end needs no precision. */
+#if defined(CLOCK_REALTIME_COARSE)
+#  define APMQ_COARSE_CLOCK CLOCK_REALTIME_COARSE
+#elif defined(CLOCK_REALTIME_FAST)
+#  define APMQ_COARSE_CLOCK CLOCK_REALTIME_FAST
+#else
+#  define APMQ_COARSE_CLOCK CLOCK_REALTIME
 #endif
+
+#define APMQ_SLICE (APMQ_WAIT_SLICE_MS / 1000.0)
+
+/* How long the next wait may last: to the deadline (timeout < 0: none),
+   within the slice. */
+static double apmq_round(double now, double slice_end, double deadline, double timeout)
+{
+    if (timeout >= 0 && deadline < slice_end)
+        return deadline - now;
+    return slice_end - now;
+}
 
 /* A deadline long past: one attempt, never a wait.  Not const: qemu-user
    (7.2) writes the timeout back after mq_timedsend/mq_timedreceive
@@ -323,47 +342,66 @@ typedef struct {
     unsigned int *priority_out; /* receiving */
 } apmq_transfer;
 
-/* One kernel call; deadline NULL: mq_send/mq_receive (honour O_NONBLOCK). */
+/* One kernel call, waiting at most until `deadline` (CLOCK_REALTIME) if the
+   queue is not O_NONBLOCK. */
 static ssize_t apmq_kernel(apmq_queue *q, apmq_transfer *t, const struct timespec *deadline)
 {
-    if (t->sending) {
-        if (deadline == NULL)
-            return mq_send(q->mqd, t->data, t->len, t->priority);
+    if (t->sending)
         return mq_timedsend(q->mqd, t->data, t->len, t->priority, deadline);
-    }
-    if (deadline == NULL)
-        return mq_receive(q->mqd, t->buf, t->len, t->priority_out);
     return mq_timedreceive(q->mqd, t->buf, t->len, t->priority_out, deadline);
 }
 
 /*
  * The one wait of both directions: attempt as `mode` says, waiting when it
- * asks to.  A message size (receiving) or 0 (sending) on success; -1 with
- * errno otherwise, EAGAIN for every "would block": full or empty on a try,
- * the time run out on a timed call.
+ * asks to, for one slice (APMQ_WAIT_SLICE_MS) at most.  A message size
+ * (receiving) or 0 (sending) on success; -1 with errno otherwise: EAGAIN
+ * for every "would block" (full or empty on a try, the time run out on a
+ * timed call), EINTR for a signal or the end of a slice.
  */
 static ssize_t apmq_transfer_wait(apmq_queue *q, apmq_transfer *t, int mode, double timeout)
 {
-    if (mode == APMQ_PLAIN)
-        return apmq_kernel(q, t, NULL);
-    double deadline = apmq_now() + timeout;
+    ssize_t n;
+    if (mode == APMQ_PLAIN) {
+        /* One call that waits (unless O_NONBLOCK) for a slice at most: the
+           kernel hands a message to a waiting receiver directly. */
+        struct timespec ts;
+        apmq_realtime_deadline(APMQ_COARSE_CLOCK, APMQ_SLICE, &ts);
+        n = apmq_kernel(q, t, &ts);
+        if (n < 0 && errno == ETIMEDOUT)
+            errno = EINTR;
+        return n;
+    }
+    if (mode == APMQ_TRY) {
+        /* A deadline long past fails an attempt that would wait with
+           ETIMEDOUT, and an O_NONBLOCK queue's with EAGAIN. */
+        n = apmq_kernel(q, t, &apmq_epoch);
+        if (n < 0 && errno == ETIMEDOUT)
+            errno = EAGAIN;
+        return n;
+    }
+    double now = apmq_now();
+    double deadline = now + timeout, slice_end = now + APMQ_SLICE;
     for (;;) {
-        ssize_t n;
 #if APMQ_POLLABLE
         n = apmq_kernel(q, t, &apmq_epoch);
 #else
-        struct timespec ts = apmq_epoch;
-        if (mode != APMQ_TRY)
-            apmq_realtime_deadline(timeout < 0 ? 86400.0 : deadline - apmq_now(), &ts);
+        struct timespec ts;
+        apmq_realtime_deadline(CLOCK_REALTIME, apmq_round(now, slice_end, deadline, timeout),
+                               &ts);
         n = apmq_kernel(q, t, &ts);
 #endif
         if (n >= 0 || (errno != ETIMEDOUT && errno != EAGAIN))
             return n;
-        if (mode == APMQ_TRY || (timeout >= 0 && deadline - apmq_now() <= 0))
+        now = apmq_now();
+        if (timeout >= 0 && deadline <= now)
             break;
+        if (now >= slice_end) {
+            errno = EINTR;
+            return -1;
+        }
 #if APMQ_POLLABLE
         if (apmq_wait(q, t->sending ? POLLOUT : POLLIN,
-                      timeout < 0 ? -1.0 : deadline - apmq_now()) < 0)
+                      apmq_round(now, slice_end, deadline, timeout)) < 0)
             return -1;
 #else
         if (errno == EAGAIN) {
@@ -372,6 +410,7 @@ static ssize_t apmq_transfer_wait(apmq_queue *q, apmq_transfer *t, int mode, dou
             nanosleep(&nap, NULL);
         }
 #endif
+        now = apmq_now();
     }
     errno = EAGAIN;
     return -1;

@@ -49,6 +49,15 @@ int apmq_pollable(void);
 #define APMQ_PLAIN 0    /* mq_send/mq_receive: honours the queue's O_NONBLOCK */
 #define APMQ_TRY 1      /* one attempt, whatever O_NONBLOCK says: EAGAIN when it would block */
 #define APMQ_TIMED 2    /* wait up to `timeout` seconds (monotonic), then EAGAIN; < 0 waits forever */
+/*
+ * No wait in C lasts longer than APMQ_WAIT_SLICE_MS: then the call returns -1
+ * with EINTR, and the caller, in Python, calls again with what is left of its
+ * timeout.  A signal that comes after Python last ran its handlers and before
+ * the kernel began to wait interrupts nothing (it was delivered before the
+ * wait); between the calls Python runs its handler, so Ctrl-C stops a wait
+ * at most this late, whenever it comes.
+ */
+#define APMQ_WAIT_SLICE_MS 250
 #define APMQ_CLOSED (-2) /* returned when the queue was closed */
 #define APMQ_BUSY (-3)  /* the receive block holds another thread's message: use another block */
 

@@ -82,10 +82,18 @@ class PollWaiter:
         turns = per_loop(self, _turns)
         self.waits.enter(turns, bool(direction))
         try:
-            async with turns.by_direction[direction]:
+            turn = turns.by_direction[direction]
+            try:
+                # Our callers made a checkpoint already: the lock need not.
+                turn.acquire_nowait()
+            except anyio.WouldBlock:
+                await turn.acquire()
+            try:
                 if self.closed:  # aclose() ran while we queued for our turn
                     raise ClosedResourceError
                 await wait(self.fd)
+            finally:
+                turn.release()
         finally:
             self.waits.leave(bool(direction))
 

@@ -290,13 +290,14 @@ static int apmq_wait(apmq_queue *q, short events, double seconds)
 }
 #endif
 
-/* `seconds` from now on CLOCK_REALTIME, as mq_timed* want it, read from
-   `clock`: the caller re-checks the monotonic clock after every expiry, so a
-   clock jump cannot end a wait early. */
-static void apmq_realtime_deadline(clockid_t clock, double seconds, struct timespec *ts)
+#if !APMQ_POLLABLE
+/* `seconds` from now on CLOCK_REALTIME, as mq_timed* want it: the caller
+   re-checks the monotonic clock after every expiry, so a clock jump cannot
+   end a wait early. */
+static void apmq_realtime_deadline(double seconds, struct timespec *ts)
 {
     struct timespec now, rel;
-    clock_gettime(clock, &now);
+    clock_gettime(CLOCK_REALTIME, &now);
     apmq_to_timespec(seconds, &rel);
     ts->tv_sec = now.tv_sec + rel.tv_sec;
     ts->tv_nsec = now.tv_nsec + rel.tv_nsec;
@@ -305,6 +306,7 @@ static void apmq_realtime_deadline(clockid_t clock, double seconds, struct times
         ts->tv_nsec -= 1000000000L;
     }
 }
+#endif
 
 /* The cheapest realtime clock: a slice's end needs no precision. */
 #if defined(CLOCK_REALTIME_COARSE)
@@ -365,7 +367,12 @@ static ssize_t apmq_transfer_wait(apmq_queue *q, apmq_transfer *t, int mode, dou
         /* One call that waits (unless O_NONBLOCK) for a slice at most: the
            kernel hands a message to a waiting receiver directly. */
         struct timespec ts;
-        apmq_realtime_deadline(APMQ_COARSE_CLOCK, APMQ_SLICE, &ts);
+        clock_gettime(APMQ_COARSE_CLOCK, &ts);
+        ts.tv_nsec += APMQ_WAIT_SLICE_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec += 1;
+            ts.tv_nsec -= 1000000000L;
+        }
         n = apmq_kernel(q, t, &ts);
         if (n < 0 && errno == ETIMEDOUT)
             errno = EINTR;
@@ -386,8 +393,7 @@ static ssize_t apmq_transfer_wait(apmq_queue *q, apmq_transfer *t, int mode, dou
         n = apmq_kernel(q, t, &apmq_epoch);
 #else
         struct timespec ts;
-        apmq_realtime_deadline(CLOCK_REALTIME, apmq_round(now, slice_end, deadline, timeout),
-                               &ts);
+        apmq_realtime_deadline(apmq_round(now, slice_end, deadline, timeout), &ts);
         n = apmq_kernel(q, t, &ts);
 #endif
         if (n >= 0 || (errno != ETIMEDOUT && errno != EAGAIN))

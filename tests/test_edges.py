@@ -243,7 +243,13 @@ MODES = [
 
 
 @pytest.mark.parametrize(
-    "rounds", [pytest.param(6, id="short"), pytest.param(60, id="long", marks=pytest.mark.stress)]
+    "rounds",
+    [
+        pytest.param(6, id="short"),
+        # A put-back that finds the queue full waits PUT_BACK_TIMEOUT (1 s), in
+        # about half the rounds: a long run takes 30-65 s on a quiet machine.
+        pytest.param(60, id="long", marks=[pytest.mark.stress, pytest.mark.timeout(300)]),
+    ],
 )
 @pytest.mark.parametrize(("mode", "strategy"), MODES)
 def test_ctrl_c_again_and_again_with_a_full_queue(

@@ -81,10 +81,11 @@ class Interrupt:
             pass  # the pipe is full: it is readable already
 
     def fileno(self) -> int:
-        """A descriptor that becomes readable when Ctrl-C comes (and stays so).
+        """A descriptor that becomes readable when Ctrl-C comes (until :meth:`discard`).
 
-        Other signals that have Python handlers make it readable too:
-        check :attr:`caught`, and :meth:`discard` what is there if not.
+        Other signals that have Python handlers make it readable too: call
+        :meth:`discard`, then look at :attr:`caught` (in that order, or a
+        Ctrl-C whose handler runs in between is read away unseen).
         """
         return self._read
 

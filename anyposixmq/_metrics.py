@@ -178,12 +178,13 @@ def serve(host: str, port: int) -> int:
         sys.stdout.flush()
         while True:
             ready, _, _ = select.select([server.fileno(), interrupt.fileno()], [], [])
+            # Read away what signals wrote before looking at `caught`: the
+            # handler sets it before it writes, so nothing is lost.
+            interrupt.discard()
             if interrupt.caught:
                 return EXIT_INTERRUPTED
             if server.fileno() in ready:
                 server.handle_request()
-            else:
-                interrupt.discard()  # another signal's wakeup
 
 
 def run(listen: str | None) -> int:

@@ -163,9 +163,11 @@ def _loop(screen: Any, view: View, interrupt: Interrupt) -> None:
         deadline = time.monotonic() + view.interval
         while (remaining := deadline - time.monotonic()) > 0:
             select.select([sys.stdin, interrupt], [], [], remaining)
+            # Read away what signals wrote before looking at `caught`: the
+            # handler sets it before it writes, so nothing is lost.
+            interrupt.discard()
             if interrupt.caught:
                 return
-            interrupt.discard()  # another signal's wakeup, if anything
             outcome = _keys(screen, view)
             if outcome:
                 return

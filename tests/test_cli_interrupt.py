@@ -11,9 +11,11 @@ sleeps in its poll.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import _namespaces
@@ -221,3 +223,35 @@ def test_demo_ctrl_c_50_times_at_different_moments() -> None:
     # event loop starts, while producers start, during the priority check.
     for run in range(50):
         _interrupt_demo_once(delay=run * 0.02)
+
+
+def test_metrics_sees_a_ctrl_c_whose_handler_runs_as_the_pipe_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another signal wakes ``metrics --listen``; Ctrl-C's handler runs just
+    as the loop reads the wakeup away.  The loop still sees it at once (it
+    reads first and looks at ``caught`` after), instead of sleeping on."""
+    from anyposixmq import _interrupt, _metrics
+
+    original = _interrupt.Interrupt.discard
+
+    def discard(self: _interrupt.Interrupt) -> None:
+        if not self.caught:
+            self._handle(signal.SIGINT, None)  # the worst moment for Ctrl-C
+        original(self)
+
+    monkeypatch.setattr(_interrupt.Interrupt, "discard", discard)
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+    other = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1))
+    # Without the order, only a later Ctrl-C would end it.
+    late = threading.Timer(10, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        other.start()
+        late.start()
+        begun = time.monotonic()
+        assert _metrics.serve("127.0.0.1", 0) == 130
+        assert time.monotonic() - begun < 5
+    finally:
+        other.cancel()
+        late.cancel()
+        signal.signal(signal.SIGUSR1, previous)

@@ -251,17 +251,20 @@ def test_concurrent_close_and_calls_are_safe(make_queue: MakeQueue) -> None:
 
 
 def _take_without_handing_over(mq: MessageQueue, hold: float, then: Any) -> threading.Thread:
-    """In another thread: take a message as receive() does, hold it for *hold*
-    seconds before handing it over (clearing the block's taken flag, receive()'s
-    last step), then call *then*.  Returns once the message is taken."""
+    """In another thread: take a message as receive() does, and once close()
+    has begun, hold it *hold* seconds more before handing it over (clearing
+    the block's taken flag, receive()'s last step); then call *then*.
+    Returns once the message is taken."""
     from anyposixmq._binding import ffi, lib
 
-    entry = mq._entry()
+    q, entry = mq._q, mq._entry()
     taken = threading.Event()
 
     def take() -> None:
         assert lib.apmq_receive(entry[0], ffi.NULL, 0, lib.APMQ_TRY, 0.0) == 1
         taken.set()
+        while not lib.apmq_closed(q):  # the hand-over comes while close() waits
+            time.sleep(0.001)
         time.sleep(hold)
         entry[0].taken = 0
         then()
@@ -278,7 +281,7 @@ def test_close_waits_for_another_threads_hand_over(make_queue: MakeQueue) -> Non
     mq = make_queue()
     mq.send(b"x")
     fd = mq.fileno()
-    thread = _take_without_handing_over(mq, 0.03, lambda: None)
+    thread = _take_without_handing_over(mq, 0.0, lambda: None)
     mq.close()
     assert not _is_open(fd)
     thread.join()
